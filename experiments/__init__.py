@@ -1,0 +1,1 @@
+"""Offline evaluation, the simulated Weitao world, metrics and reports (imports `features` and `ranking`)."""

@@ -1,0 +1,1 @@
+"""Slot pipelines and the amplification gate (imports only `features`)."""

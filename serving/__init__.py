@@ -1,0 +1,1 @@
+"""The FastAPI ranking service (imports `features` and `ranking`)."""

@@ -1,0 +1,1 @@
+"""Jobs that fit models and log them to MLflow (imports `features` and `ranking`)."""

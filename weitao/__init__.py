@@ -1,0 +1,1 @@
+"""The thin top: settings tree and CLI that tie the packages together."""

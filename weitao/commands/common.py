@@ -1,0 +1,77 @@
+"""What every command shares: settings from the root `--config`, a console, error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from weitao.settings import Settings, SettingsError, load_settings
+
+console = Console()
+
+
+@dataclass
+class State:
+    """Per-invocation state carried on the typer context."""
+
+    config: Path | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config)
+            except SettingsError as e:
+                console.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(2) from None
+        return self._settings
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The effective settings of this invocation."""
+    state = ctx.find_root().obj
+    if state is None:
+        state = State()
+    return state.settings()
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a clear error and exit non-zero."""
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def progress() -> Iterator[Progress]:
+    """A rich progress display for steps that take more than a couple of seconds."""
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as p:
+        yield p
+
+
+def summary_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print the summary table that ends every command."""
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(str(c))
+    for r in rows:
+        table.add_row(*[_fmt(v) for v in r])
+    console.print(table)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

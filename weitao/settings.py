@@ -1,0 +1,117 @@
+"""The one settings tree: a TOML file (``--config``) with ``WEITAO_…`` environment overrides.
+
+Unknown keys and wrong types are errors that name the key. This is the only module that reads the
+process environment; everything else receives settings as an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from experiments.settings import EvaluationSettings, SimulatorSettings
+from features.settings import DataSettings
+
+ENV_PREFIX = "WEITAO_"
+DEFAULT_CONFIG = Path("weitao.toml")
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the offending key."""
+
+
+class Settings(BaseSettings):
+    """Root of the settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data: DataSettings = Field(default_factory=DataSettings, description="Contract tables and checks.")
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings, description="Simulated world.")
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings, description="Evaluation.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides the file, which arrives as init kwargs.
+        return (env_settings, init_settings)
+
+    def config_hash(self) -> str:
+        """Stable short hash of the effective settings, stored with every model and report."""
+        blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _known_env_keys(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name.upper()}"
+        yield key
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            yield from _known_env_keys(ann, key + "__")
+
+
+def _check_env(environ: Mapping[str, str]) -> None:
+    known = set(_known_env_keys(Settings, ENV_PREFIX))
+    for key in environ:
+        if key.upper().startswith(ENV_PREFIX) and key.upper() not in known:
+            if any(key.upper().startswith(k + "__") for k in known):
+                continue  # inside a dict-valued key such as simulator.scales
+            raise SettingsError(f"unknown setting in environment: {key}")
+
+
+def _format_error(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        lines.append(f"{loc}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e else ""))
+    return f"invalid settings from {origin}: " + "; ".join(lines)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings tree from ``config`` (default ``./weitao.toml`` if present) and the environment.
+
+    ``overrides`` are applied on top of the file (tests use them); the environment wins over both.
+    """
+    data: dict[str, Any] = {}
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if path is not None:
+        if not path.exists():
+            raise SettingsError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise SettingsError(f"config file {path} is not valid TOML: {e}") from e
+    for key, value in overrides.items():
+        data.setdefault(key, {}).update(value) if isinstance(value, dict) else data.__setitem__(key, value)
+    _check_env(os.environ)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise SettingsError(_format_error(e, str(path) if path else "defaults/environment")) from None
+
+
+def describe(settings: BaseModel, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
+    """Yield (dotted key, effective value, description) for every leaf setting."""
+    for name, info in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            yield from describe(value, key + ".")
+        else:
+            yield key, settings.model_dump(mode="json", include={name})[name], info.description or ""

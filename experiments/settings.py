@@ -23,7 +23,7 @@ class ScaleSettings(BaseModel):
 def _default_scales() -> dict[str, ScaleSettings]:
     return {
         "small": ScaleSettings(users=2_000, accounts=200, days=7, sessions_per_user_day=0.6),
-        "medium": ScaleSettings(users=50_000, accounts=2_000, days=14, sessions_per_user_day=0.25),
+        "medium": ScaleSettings(users=50_000, accounts=2_000, days=14, sessions_per_user_day=0.15),
         "large": ScaleSettings(users=1_000_000, accounts=20_000, days=30, sessions_per_user_day=0.15),
     }
 

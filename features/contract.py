@@ -193,6 +193,7 @@ EVENTS = TableSpec(
         Column("position", pa.int16(), "0-based position on the served page", nullable=True),
         _id("request_id", "the served page this came from", nullable=True),
         Column("propensity", pa.float64(), "logging policy's probability of this position", nullable=True),
+        Column("amount", pa.float64(), "order value in yuan (purchase events)", nullable=True),
     ),
     "User actions, partitioned by date of event_time.",
     key=("event_id",),

@@ -66,6 +66,13 @@ def as_bool(values: npt.ArrayLike, name: str) -> np.ndarray:
     return as_binary(arr, name).astype(bool)
 
 
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer (not a bool) ``>= 1``, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def check_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     """Return a 1-d array of ids (integers or strings); floats with NaN are rejected."""
     arr = as_1d(values, name)

@@ -1,0 +1,192 @@
+"""The closed loop: a world that runs a policy hour by hour and returns the events its choices cause."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from experiments.world.candidates import NEVER, FollowGraph, TimeIndex
+from experiments.world.events import ACTION, TARGET_POST, TARGET_PRODUCT, Events, Pending
+from experiments.world.params import HOUR_MS, HOURLY_CURVE, SESSION_SLOT_SHARE, SESSION_SLOTS, WorldParams
+from experiments.world.policy import AmplifyBatch, Catalog, Counters, Observation, Policy
+from experiments.world.population import Population
+from experiments.world.serve import SlotMetrics, candidates, choose, measure, reactions
+from experiments.world.side import farm_activity, offsite_visits
+
+MAX_LEVEL = 4
+LIVE_MS = 48 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Platform rules the world enforces the same way for every policy."""
+
+    page_size: int = 10
+    sessions_per_user_day: float = 0.25
+    pool_growth: float = 10.0
+    capacity_share: float = 0.1  # new public admissions per hour, as a share of posts per hour
+    probe_share: float = 0.3  # probe admissions per hour, as a share of posts per hour
+
+
+class World:
+    """Mutable state of one simulated world; ``branch`` copies it to run another policy from here."""
+
+    def __init__(self, pop: Population, params: WorldParams, config: WorldConfig, rng: np.random.Generator):
+        self.pop, self.params, self.config, self.rng = pop, params, config, rng
+        self.page_size, self.pool_growth = config.page_size, config.pool_growth
+        posts = pop.posts
+        self.graph = FollowGraph(pop)
+        self.post_index = TimeIndex(posts.account, posts.created_ms)
+        self.product_index = TimeIndex(pop.products.shop, pop.products.launched_ms)
+        self.posts_by_time_order = np.argsort(posts.created_ms, kind="stable")
+        self.posts_by_time = posts.created_ms[self.posts_by_time_order]
+        self.level = np.where(posts.public, 2, 0).astype(np.int8)
+        self.first_public_ms = np.where(posts.public, posts.created_ms, NEVER)
+        self.counters = Counters(len(posts.account), len(pop.products.shop))
+        self.pending = Pending(pop.start_ms, HOUR_MS)
+        farm = pop.users.farm
+        self.farm_members = {int(f): np.flatnonzero(farm == f) for f in np.unique(farm[farm >= 0])}
+        self.normal_users = np.flatnonzero(farm < 0)
+        self.session_cum = np.cumsum(pop.users.activity[self.normal_users])
+        days = (pop.end_ms - pop.start_ms) / (24 * HOUR_MS)
+        per_hour = np.sum(posts.created_ms >= pop.start_ms) / max(days * 24, 1)
+        self.capacity = max(1, int(round(config.capacity_share * per_hour)))
+        self.probe_capacity = max(1, int(round(config.probe_share * per_hour)))
+        self.catalog = Catalog.of(pop)
+        self.hour, self.next_request = 0, 0
+        self.parts: list[Events] = []
+        self.graph_additions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.graph_removals: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.last_events = Events()
+        self.metrics: dict[str, SlotMetrics] | None = None
+        self.amplifications: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @property
+    def now_ms(self) -> int:
+        return self.pop.start_ms + self.hour * HOUR_MS
+
+    @property
+    def hours_total(self) -> int:
+        return int((self.pop.end_ms - self.pop.start_ms) // HOUR_MS)
+
+    def observation(self) -> Observation:
+        return Observation(self.now_ms, self.catalog, self.graph.followers, self.counters, self.level,
+                           self.last_events)
+
+    def branch(self, seed: int) -> World:
+        """An independent copy of the current state (the static population is shared) with a new rng."""
+        pop = self.pop
+        self.pop = None  # type: ignore[assignment]
+        try:
+            twin = copy.deepcopy(self)
+        finally:
+            self.pop = pop
+        twin.pop, twin.rng, twin.parts, twin.amplifications = pop, np.random.default_rng(seed), [], []
+        return twin
+
+    def run(self, policy: Policy, hours: int, *, explore: float = 0.0,
+            on_hour: Callable[[int], None] | None = None) -> None:
+        """Run ``policy`` for ``hours`` hours (or until the world ends)."""
+        for _ in range(min(hours, self.hours_total - self.hour)):
+            self.step(policy, explore)
+            if on_hour is not None:
+                on_hour(self.hour)
+
+    def step(self, policy: Policy, explore: float = 0.0) -> Events:
+        """Advance one hour: serve sessions, let farms and off-site visitors act, then amplify."""
+        t0 = self.now_ms
+        if self.hour % 24 == 0:
+            self._apply_follow_changes(t0)
+        parts = self._serve_sessions(policy, t0, explore)
+        parts.append(farm_activity(self, t0, t0 + HOUR_MS))
+        parts.append(offsite_visits(self, t0, self.hour % 24))
+        parts.append(self.pending.release(self.hour))
+        ev = Events.concat(parts)
+        ev = ev.take(np.argsort(ev.time, kind="stable"))
+        self.parts.append(ev)
+        self.last_events = ev
+        self._count(ev)
+        self.hour += 1
+        self._amplify(policy)
+        return ev
+
+    def _serve_sessions(self, policy: Policy, t0: int, explore: float) -> list[Events]:
+        cfg = self.config
+        curve = HOURLY_CURVE[(self.hour % 24 + 8) % 24] / HOURLY_CURVE.mean()
+        expected = len(self.normal_users) * cfg.sessions_per_user_day / 24 * curve
+        n = self.rng.poisson(expected)
+        users = self.normal_users[np.searchsorted(self.session_cum, self.rng.random(n) * self.session_cum[-1])]
+        times = t0 + self.rng.integers(0, HOUR_MS - 60_000, n)
+        slot_of = self.rng.choice(len(SESSION_SLOTS), n, p=SESSION_SLOT_SHARE)
+        parts = []
+        obs = self.observation()
+        for s, slot in enumerate(SESSION_SLOTS):
+            idx = np.flatnonzero(slot_of == s)
+            batch = candidates(self, slot, users[idx], t0)
+            if not len(batch):
+                continue
+            scores = np.asarray(policy.score(batch, obs), dtype=np.float64)
+            if scores.shape != (len(batch),) or not np.isfinite(scores).all():
+                raise ValueError(f"policy {policy.name!r} returned bad scores for slot {slot}")
+            shown, pos, prop = choose(self, batch, scores, explore)
+            ev, out, _ = reactions(self, batch, shown, pos, prop, times[idx], self.next_request)
+            self.next_request += len(idx)
+            parts.append(ev)
+            if self.metrics is not None:
+                measure(self, batch, shown, pos, out, self.metrics.setdefault(slot, SlotMetrics()))
+        return parts
+
+    def _apply_follow_changes(self, now_ms: int) -> None:
+        for pending, apply in ((self.graph_additions, self.graph.add), (self.graph_removals, self.graph.end)):
+            if pending:
+                apply(*(np.concatenate(cols) for cols in zip(*pending, strict=True)))
+        self.graph_additions, self.graph_removals = [], []
+        self.graph.rebuild(now_ms)
+
+    def _count(self, ev: Events) -> None:
+        """Update the observable counters from this hour's events."""
+        c = self.counters
+        posts = ev.target_type == TARGET_POST
+        post, user = ev.target[posts], ev.user[posts]
+        fan = self.graph.is_fan(user, self.pop.posts.account[post])
+        action = ev.action[posts]
+        n = len(self.pop.posts.account)
+        for name, mask in (("imp", action == ACTION["impression"]), ("click", action == ACTION["click"]),
+                           ("engage", (action >= ACTION["like"]) & (action <= ACTION["share"]))):
+            for suffix, who in (("fan", fan), ("nonfan", ~fan)):
+                arr = getattr(c, f"{name}_{suffix}")
+                arr += np.bincount(post[mask & who], minlength=n)
+        dwell = action == ACTION["dwell"]
+        c.dwell_fan += np.bincount(post[dwell & fan], weights=ev.dwell[posts][dwell & fan], minlength=n)
+        c.dwell_nonfan += np.bincount(post[dwell & ~fan], weights=ev.dwell[posts][dwell & ~fan], minlength=n)
+        prod = ev.target_type == TARGET_PRODUCT
+        m = len(self.pop.products.shop)
+        for arr, act in ((c.product_imp, "impression"), (c.product_click, "click"), (c.product_buy, "purchase")):
+            arr += np.bincount(ev.target[prod & (ev.action == ACTION[act])], minlength=m)
+
+    def _amplify(self, policy: Policy) -> None:
+        """Ask the policy where live posts belong; the world enforces capacities."""
+        now = self.now_ms
+        created = self.pop.posts.created_ms
+        live = np.flatnonzero(~self.pop.posts.public & (created >= now - LIVE_MS) & (created < now))
+        if not len(live):
+            return
+        cur = self.level[live].astype(np.int64)
+        batch = AmplifyBatch(now, live, self.pop.posts.account[live], created[live], cur.copy())
+        target, priority = policy.amplify(batch, self.observation())
+        target = np.clip(np.asarray(target, dtype=np.int64), 0, MAX_LEVEL)
+        new = np.where(target < cur, target, cur)
+        new = np.where((cur >= 2) & (target > cur), target, new)
+        for want, cap in (((target >= 2) & (cur < 2), self.capacity), ((target == 1) & (cur == 0), self.probe_capacity)):
+            idx = np.flatnonzero(want)
+            idx = idx[np.argsort(-np.asarray(priority)[idx], kind="stable")[:cap]]
+            new[idx] = target[idx]
+        changed = np.flatnonzero(new != cur)
+        self.level[live] = new
+        became_public = live[(new >= 2) & (self.first_public_ms[live] == NEVER)]
+        self.first_public_ms[became_public] = now
+        if len(changed):
+            self.amplifications.append((live[changed], cur[changed], new[changed], np.full(len(changed), now)))

@@ -27,7 +27,7 @@ class WorldConfig:
     page_size: int = 10
     sessions_per_user_day: float = 0.25
     pool_growth: float = 10.0
-    capacity_share: float = 0.1  # new public admissions per hour, as a share of posts per hour
+    capacity_share: float = 0.15  # new public admissions per hour, as a share of posts per hour
     probe_share: float = 0.3  # probe admissions per hour, as a share of posts per hour
 
 
@@ -77,14 +77,15 @@ class World:
                            self.last_events)
 
     def branch(self, seed: int) -> World:
-        """An independent copy of the current state (the static population is shared) with a new rng."""
-        pop = self.pop
-        self.pop = None  # type: ignore[assignment]
+        """An independent copy of the current state with a new rng; the population and the events
+        logged so far are shared, not copied (the twin starts with an empty log)."""
+        pop, parts, amps = self.pop, self.parts, self.amplifications
+        self.pop, self.parts, self.amplifications = None, [], []  # type: ignore[assignment]
         try:
             twin = copy.deepcopy(self)
         finally:
-            self.pop = pop
-        twin.pop, twin.rng, twin.parts, twin.amplifications = pop, np.random.default_rng(seed), [], []
+            self.pop, self.parts, self.amplifications = pop, parts, amps
+        twin.pop, twin.rng = pop, np.random.default_rng(seed)
         return twin
 
     def run(self, policy: Policy, hours: int, *, explore: float = 0.0,

@@ -88,6 +88,14 @@ class TimeIndex:
         return row, self.order[pos]
 
 
+    def latest(self, owners: np.ndarray, before_ms: np.ndarray) -> np.ndarray:
+        """Each owner's latest item with time < before_ms, or -1 if it has none."""
+        base = owners.astype(np.int64) * _SHIFT
+        lo = np.searchsorted(self.key, base)
+        hi = np.searchsorted(self.key, base + before_ms)
+        return np.where(hi > lo, self.order[np.maximum(hi - 1, 0)], -1)
+
+
 def followed_items(graph: FollowGraph, index: TimeIndex, users: np.ndarray, lo_ms: int,
                    hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
     """(session row, item) for items of accounts each session's user follows, within the window."""

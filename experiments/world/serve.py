@@ -139,7 +139,7 @@ def _product_of(world: World, rows: Rows) -> np.ndarray:
 
 def basket_amount(world: World, product: np.ndarray, fan: np.ndarray) -> np.ndarray:
     """Order value: fans buy bigger baskets (handbook: order value ≈ 2.7× non-fans)."""
-    extra = world.rng.poisson(world.params.basket_ratio - 1.0, len(product))
+    extra = world.rng.poisson(world.params.fan_basket_mean - 1.0, len(product))
     return world.pop.products.price[product] * (1 + np.where(fan, extra, 0))
 
 
@@ -152,7 +152,7 @@ def _purchases(world: World, rows: Rows, out: Outcome, t_click: np.ndarray, slot
     amount = basket_amount(world, product[b], rows.is_fan[b])
     buy = Events.make(int(b.sum()), user=rows.user[b], target=product[b], target_type=TARGET_PRODUCT, slot=slot,
                       request=request[b], action=ACTION["purchase"], time=t_click[b] + 120_000, amount=amount)
-    world.pending.add(_repeats(world, rows.user[b], product[b], rows.is_fan[b], t_click[b] + 120_000))
+    world.pending.add(schedule_repeats(world, rows.user[b], product[b], rows.is_fan[b], t_click[b] + 120_000))
     return Events.concat([cart, buy])
 
 
@@ -166,7 +166,7 @@ def _revisits(world: World, rows: Rows, out: Outcome, t_click: np.ndarray) -> Ev
                        slot=SLOT["other"], action=ACTION["click"], time=t_click[back] + delay)
 
 
-def _repeats(world: World, user: np.ndarray, product: np.ndarray, fan: np.ndarray, t: np.ndarray) -> Events:
+def schedule_repeats(world: World, user: np.ndarray, product: np.ndarray, fan: np.ndarray, t: np.ndarray) -> Events:
     """Buyers who buy again from the same shop; fans +37 % (handbook, 2+ orders)."""
     p = world.params
     shop = world.pop.products.shop[product]

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, Events
+from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, TARGET_PRODUCT, Events
 from experiments.world.params import HOUR_MS, HOURLY_CURVE
+
+from experiments.world.serve import basket_amount, schedule_repeats
 
 if TYPE_CHECKING:
     from experiments.world.engine import World
@@ -73,4 +75,18 @@ def offsite_visits(world: World, t0: int, hour_of_day: int) -> Events:
     follows = Events.make(int(follow.sum()), user=user[follow], target=account[follow], target_type=TARGET_ACCOUNT,
                           slot=SLOT["other"], action=ACTION["follow"], source=source[follow], time=t[follow] + 30_000)
     world.graph_additions.append((user[follow], account[follow], t[follow] + 30_000))
-    return Events.concat([visits, follows])
+    return Events.concat([visits, follows, _visit_purchases(world, user, account, source, t)])
+
+
+def _visit_purchases(world: World, user: np.ndarray, account: np.ndarray, source: np.ndarray,
+                     t: np.ndarray) -> Events:
+    """Some visitors buy the shop's latest product on the spot (mostly non-fans: the platform baseline)."""
+    product = world.product_index.latest(account, t)
+    buy = (product >= 0) & (world.rng.random(len(account)) < world.params.visit_purchase_prob)
+    fan = world.graph.is_fan(user[buy], account[buy])
+    t_buy = t[buy] + 300_000
+    amount = basket_amount(world, product[buy], fan)
+    world.pending.add(schedule_repeats(world, user[buy], product[buy], fan, t_buy))
+    return Events.make(int(buy.sum()), user=user[buy], target=product[buy], target_type=TARGET_PRODUCT,
+                       slot=SLOT["other"], action=ACTION["purchase"], source=source[buy], time=t_buy,
+                       amount=amount)

@@ -9,19 +9,22 @@ import typer
 
 from experiments.settings import Scale
 from experiments.simulate import simulate
+from features.storage import StorageError
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 
 
-def run_simulation(settings, scale: str, seed: int, out: Path, overwrite: bool):  # noqa: ANN001, ANN201
+def run_simulation(settings, scale: str, seed: int, out: Path, overwrite: bool):
     """Simulate with a progress bar over the simulated hours; returns the SimulationReport."""
     size = settings.simulator.scales[scale]
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        fail(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
     with progress() as p:
         task = p.add_task(f"simulating {scale} world (seed {seed})", total=size.days * 24)
         try:
             report = simulate(settings.simulator, scale, seed, out, overwrite=overwrite,
                               on_hour=lambda h: p.update(task, completed=h),
                               tolerance_ms=int(settings.data.future_tolerance_seconds * 1000))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, StorageError) as e:
             fail(str(e))
         p.update(task, description=f"simulated {scale} world (seed {seed})")
     return report

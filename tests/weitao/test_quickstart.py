@@ -1,0 +1,37 @@
+"""The main job end to end on a small world: data, report and table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from features.contract import TABLES
+from weitao.cli import app
+
+
+def test_quickstart_writes_data_and_a_report(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["quickstart", "--scale", "small", "--seed", "2", "--out", str(tmp_path),
+                                      "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert set(TABLES) <= {p.name for p in (tmp_path / "data").iterdir()}
+    summary = orjson.loads((tmp_path / "report" / "summary.json").read_bytes())
+    feeds = summary["feeds"]
+    assert feeds["follow_feed"]["oracle"]["ndcg_at_10"] == 1.0
+    assert {"chronological", "popularity", "follower_count", "random"} <= set(feeds["follow_feed"])
+    amp = summary["amplification"]
+    assert {"hn_gravity", "reddit_hot", "szabo_huberman", "oracle"} <= set(amp)
+    assert amp["oracle"]["precision"] == 1.0
+    assert "baselines vs oracle" in result.output
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "| oracle | 1.000 |" in md
+
+
+def test_simulate_command_refuses_to_clobber(tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    result = CliRunner().invoke(app, ["simulate", "--scale", "small", "--out", str(out)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (out / "keep.txt").exists()

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from experiments.closed_loop import default_factories, run_policies
+from experiments.closed_loop import LoopResult, default_factories, run_policies
 from experiments.report import summarise, write_report
 from experiments.settings import Scale
 from weitao.commands.common import console, progress, settings_of, summary_table
 from weitao.commands.simulate import run_simulation
+from weitao.settings import Settings
 
 
-def _evaluate(settings, scale: str, seed: int):  # noqa: ANN001, ANN202
+def _evaluate(settings: Settings, scale: str, seed: int) -> list[LoopResult]:
     factories = default_factories(seed)
     with progress() as p:
         task = p.add_task("closed-loop evaluation of baselines and oracle", total=len(factories))
@@ -28,7 +29,7 @@ def _evaluate(settings, scale: str, seed: int):  # noqa: ANN001, ANN202
     return results
 
 
-def _print(summary: dict) -> None:
+def _print(summary: dict[str, Any]) -> None:
     rows = []
     for policy, amp in summary["amplification"].items():
         feeds = [summary["feeds"].get(s, {}).get(policy, {}).get("ndcg_at_10") for s in

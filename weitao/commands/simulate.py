@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from experiments.settings import Scale
-from experiments.simulate import simulate
+from experiments.simulate import SimulationReport, simulate
 from features.storage import StorageError
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
+from weitao.settings import Settings
 
 
 def run_simulation(settings, scale: str, seed: int, out: Path, overwrite: bool):

@@ -14,7 +14,7 @@ from weitao.commands.common import console, fail, progress, settings_of, summary
 from weitao.settings import Settings
 
 
-def run_simulation(settings, scale: str, seed: int, out: Path, overwrite: bool):
+def run_simulation(settings: Settings, scale: str, seed: int, out: Path, overwrite: bool) -> SimulationReport:
     """Simulate with a progress bar over the simulated hours; returns the SimulationReport."""
     size = settings.simulator.scales[scale]
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -10,7 +10,14 @@ fi
 stamp=.venv/.weitao-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  log=$(mktemp)
+  echo "installing the engine and its dependencies into .venv (about two minutes the first time)"
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+         .venv/bin/python -m pip install --quiet -e ".[dev]"; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2
+    echo "setup: pip install failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
   echo "$want" > "$stamp"
 fi

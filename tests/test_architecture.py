@@ -79,7 +79,8 @@ def test_no_training_or_ranking_code_reads_the_hidden_truth() -> None:
 def test_the_truth_checker_catches_a_reader(tmp_path: Path) -> None:
     for package in TRUTH_BLIND:
         (tmp_path / package).mkdir()
-    (tmp_path / "training" / "cheat.py").write_text("import pyarrow.parquet as pq\nt = pq.read_table('d/truth/posts')\n")
+    cheat = "import pyarrow.parquet as pq\nt = pq.read_table('d/truth/posts')\n"
+    (tmp_path / "training" / "cheat.py").write_text(cheat)
     assert truth_references(tmp_path) == ["training/cheat.py: 'd/truth/posts'"]
 
 

@@ -46,7 +46,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_unknown_environment_key_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEITAO_SIMULATOR__SEDE", "9")
-    with pytest.raises(SettingsError, match="(?i)simulator.sede"):
+    with pytest.raises(SettingsError, match=r"(?i)simulator\.sede"):
         load_settings()
     monkeypatch.delenv("WEITAO_SIMULATOR__SEDE")
     monkeypatch.setenv("WEITAO_SIMULATORS", "x")

@@ -1,0 +1,70 @@
+"""Real services for tests, started on loopback on a free port and stopped afterwards."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"service exited early with code {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"service did not open port {port} within {timeout} s")
+
+
+@contextmanager
+def running(cmd: list[str], port: int, timeout: float, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` until the block ends; fail clearly if it never listens on ``port``."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, timeout, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A real `redis-server` (OS package, installed by scripts/services.sh); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run scripts/services.sh")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(workdir)]
+    with running(cmd, port, 20, workdir / "redis.log"):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextmanager
+def mlflow_server(workdir: Path) -> Iterator[str]:
+    """A real `mlflow server` on loopback with a SQLite store; yields its tracking URI."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+           "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
+    with running(cmd, port, 120, workdir / "mlflow.log"):
+        yield f"http://127.0.0.1:{port}"

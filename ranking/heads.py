@@ -1,0 +1,83 @@
+"""Inference side of a multi-head slot model: load LightGBM heads, calibrate, blend.
+
+Training writes this format (``training.ranker``); the service and the simulated world only read it.
+A model directory holds ``meta.json`` (kind, slot, feature set, heads, blend, calibration) and one
+LightGBM text file per head. Nothing in it executes code when loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import orjson
+
+
+@dataclass
+class HeadModel:
+    """Calibrated per-action heads and their blend weights."""
+
+    feature_names: list[str]
+    priors: dict[str, float]
+    boosters: dict[str, lgb.Booster] = field(default_factory=dict)
+    calibration: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    blend: dict[str, float] = field(default_factory=dict)
+    n_jobs: int = 1
+
+    def predict_heads(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Calibrated probability of each head's action for every row of ``X``."""
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"X: expected shape (n, {len(self.feature_names)}), got {X.shape}")
+        out = {}
+        for head, prior in self.priors.items():
+            booster = self.boosters.get(head)
+            if booster is None:
+                out[head] = np.full(len(X), prior)
+                continue
+            raw = booster.predict(X, num_threads=self.n_jobs)
+            cal = self.calibration.get(head)
+            out[head] = np.interp(raw, cal[0], cal[1]) if cal is not None and len(cal[0]) > 1 else raw
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Blended score: the sum of head probabilities times their weights."""
+        total = np.zeros(len(X))
+        for head, p in self.predict_heads(X).items():
+            total += self.blend.get(head, 0.0) * p
+        return total
+
+    def save(self, folder: Path, meta: Mapping[str, Any]) -> Path:
+        """Write heads as LightGBM text and everything else as JSON; returns ``meta.json``'s path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        heads = {}
+        for head, booster in self.boosters.items():
+            name = f"head_{head}.txt"
+            booster.save_model(str(folder / name))
+            heads[head] = name
+        files = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in heads.values()}
+        body = {**meta, "heads": heads, "priors": self.priors, "blend": self.blend,
+                "feature_names": self.feature_names, "files": files,
+                "calibration": {h: [c[0].tolist(), c[1].tolist()] for h, c in self.calibration.items()}}
+        path = folder / "meta.json"
+        path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        return path
+
+    @classmethod
+    def load(cls, folder: Path, *, n_jobs: int = 1) -> HeadModel:
+        """Read a model directory written by :meth:`save`; checksums are verified."""
+        meta = orjson.loads((folder / "meta.json").read_bytes())
+        boosters = {}
+        for head, name in meta["heads"].items():
+            data = (folder / name).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta["files"][name]:
+                raise ValueError(f"{folder / name}: checksum does not match meta.json")
+            boosters[head] = lgb.Booster(model_str=data.decode())
+        calibration = {h: (np.asarray(c[0]), np.asarray(c[1])) for h, c in meta["calibration"].items()}
+        return cls(list(meta["feature_names"]), dict(meta["priors"]), boosters, calibration,
+                   dict(meta["blend"]), n_jobs)

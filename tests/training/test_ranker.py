@@ -1,0 +1,74 @@
+"""The multi-head ranker on a tiny world whose answer is known by construction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from experiments.metrics import expected_calibration_error
+from ranking.heads import HeadModel
+from training.ranker import MultiHeadRanker, NotFittedError
+
+
+def _world(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Clicks depend on x0, purchases on x1 (after a click), engagement on x0 + x2; follows never happen."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4)).astype(np.float32)
+    p_click = 1 / (1 + np.exp(-(-2 + 1.5 * X[:, 0])))
+    click = rng.random(n) < p_click
+    engage = click & (rng.random(n) < 1 / (1 + np.exp(-(X[:, 2]))))
+    purchase = click & (rng.random(n) < 1 / (1 + np.exp(-(-2 + 2 * X[:, 1]))))
+    return X, {"click": click, "engage": engage, "follow": np.zeros(n, bool), "purchase": purchase}
+
+
+def _model() -> MultiHeadRanker:
+    return MultiHeadRanker(n_estimators=40, num_leaves=7, min_child_samples=20, random_state=3,
+                           blend={"click": 1.0, "engage": 2.0, "follow": 5.0, "purchase": 10.0})
+
+
+def test_heads_learn_their_own_signal_and_are_calibrated() -> None:
+    X, y = _world(20_000, 1)
+    model = _model()
+    assert model.fit(X, y) is model
+    Xt, yt = _world(10_000, 2)
+    probs = model.predict_heads(Xt)
+    assert roc_auc_score(yt["click"], probs["click"]) > 0.75
+    assert roc_auc_score(yt["purchase"], probs["purchase"]) > 0.75
+    assert expected_calibration_error(yt["click"], probs["click"]) < 0.03
+    # a head that never fires is its prior (0), not a model
+    assert "follow" not in model.boosters_ and np.all(probs["follow"] == 0)
+    blended = model.predict(Xt)
+    np.testing.assert_allclose(blended, probs["click"] + 2 * probs["engage"] + 10 * probs["purchase"])
+
+
+def test_same_seed_same_model_and_save_load_round_trip(tmp_path: Path) -> None:
+    X, y = _world(5_000, 4)
+    a, b = _model().fit(X, y), _model().fit(X, y)
+    assert np.array_equal(a.predict(X), b.predict(X))
+    a.save(tmp_path / "m", {"kind": "slot_ranker", "slot": "follow_feed"})
+    loaded = HeadModel.load(tmp_path / "m")
+    assert np.array_equal(loaded.predict(X), a.predict(X))
+
+
+def test_tampered_head_is_refused(tmp_path: Path) -> None:
+    X, y = _world(3_000, 5)
+    _model().fit(X, y).save(tmp_path / "m", {"kind": "slot_ranker"})
+    head = tmp_path / "m" / "head_click.txt"
+    head.write_text(head.read_text().replace("learning_rate", "learning_rate "))
+    with pytest.raises(ValueError, match="checksum"):
+        HeadModel.load(tmp_path / "m")
+
+
+def test_contract_errors_name_the_argument() -> None:
+    X, y = _world(1_000, 6)
+    with pytest.raises(NotFittedError):
+        _model().predict(X)
+    with pytest.raises(ValueError, match="heads"):
+        MultiHeadRanker(heads=("clicks",)).fit(X, y)
+    with pytest.raises(ValueError, match=r"y\['click'\]"):
+        _model().fit(X, {**y, "click": y["click"][:10]})
+    with pytest.raises(ValueError, match="X"):
+        _model().fit(X, y).predict(X[:, :3])

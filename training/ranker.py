@@ -1,0 +1,122 @@
+"""A multi-objective slot ranker: one LightGBM head per action, calibrated, blended by declared weights.
+
+The heads predict, per impression, the probability of a click, an engagement (like, comment or share),
+a follow, and a purchase. Their blend is the expected value of the page item under the weights the
+platform declares in settings. Estimator conventions follow scikit-learn: keyword-only ``__init__``
+without logic, ``fit(...) -> self``, learned attributes end in ``_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from ranking.heads import HeadModel
+
+HEADS = ("click", "engage", "follow", "purchase")
+
+
+class NotFittedError(RuntimeError):
+    """The ranker was used before ``fit`` (or ``load``)."""
+
+
+def _check_matrix(X: np.ndarray, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array, got shape {X.shape}")
+    return X
+
+
+class MultiHeadRanker:
+    """Per-action LightGBM heads with isotonic calibration and a weighted blend.
+
+    Parameters
+    ----------
+    heads: the actions to model, a subset of ``HEADS``.
+    blend: weight of each head in the final score (missing heads weigh 0).
+    n_estimators, learning_rate, num_leaves, min_child_samples: LightGBM parameters of every head.
+    calibration_fraction: share of rows held out (at random) to fit each head's isotonic calibration.
+    random_state: seed of the held-out draw and of LightGBM.
+    n_jobs: LightGBM threads (one per worker in services).
+    """
+
+    def __init__(self, *, heads: Sequence[str] = HEADS, blend: Mapping[str, float] | None = None,
+                 n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 31,
+                 min_child_samples: int = 50, calibration_fraction: float = 0.2, random_state: int = 0,
+                 n_jobs: int = 1) -> None:
+        self.heads = heads
+        self.blend = blend
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _params(self) -> dict[str, Any]:
+        return {"objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "min_child_samples": self.min_child_samples, "seed": self.random_state, "deterministic": True,
+                "num_threads": self.n_jobs, "verbose": -1, "force_col_wise": True}
+
+    def fit(self, X: np.ndarray, y: Mapping[str, np.ndarray], *,
+            feature_names: Sequence[str] | None = None) -> MultiHeadRanker:
+        """Fit every head on impressions ``X`` with binary labels ``y[head]``."""
+        X = _check_matrix(X)
+        unknown = [h for h in self.heads if h not in HEADS]
+        if unknown:
+            raise ValueError(f"heads: unknown head(s) {unknown} (known: {', '.join(HEADS)})")
+        names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(X.shape[1])]
+        if len(names) != X.shape[1]:
+            raise ValueError(f"feature_names: {len(names)} names for {X.shape[1]} columns")
+        rng = np.random.default_rng(self.random_state)
+        held = rng.random(len(X)) < self.calibration_fraction
+        self.boosters_: dict[str, lgb.Booster] = {}
+        self.priors_: dict[str, float] = {}
+        self.calibration_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for head in self.heads:
+            if head not in y:
+                raise ValueError(f"y: no labels for head {head!r}")
+            labels = np.asarray(y[head], dtype=np.float32)
+            if labels.shape != (len(X),):
+                raise ValueError(f"y[{head!r}]: shape {labels.shape} does not match X rows {len(X)}")
+            self.priors_[head] = float(labels.mean()) if len(labels) else 0.0
+            if labels[~held].min(initial=0) == labels[~held].max(initial=0):
+                continue  # a constant head is its prior
+            data = lgb.Dataset(X[~held], labels[~held], feature_name=names, free_raw_data=True)
+            booster = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
+            self.boosters_[head] = booster
+            if held.any():
+                raw = booster.predict(X[held])
+                iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, labels[held])
+                self.calibration_[head] = (np.asarray(iso.X_thresholds_, np.float64),
+                                           np.asarray(iso.y_thresholds_, np.float64))
+        self.feature_names_ = names
+        self.n_features_in_ = X.shape[1]
+        self.model_ = HeadModel(names, self.priors_, self.boosters_, self.calibration_,
+                                dict(self.blend or {h: 1.0 for h in self.heads}), self.n_jobs)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("MultiHeadRanker is not fitted: call fit() or load() first")
+
+    def predict_heads(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Calibrated probability of each head's action for every row."""
+        self._check_fitted()
+        return self.model_.predict_heads(_check_matrix(X))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The blended score: sum of head probabilities times their declared weights."""
+        self._check_fitted()
+        return self.model_.predict(_check_matrix(X))
+
+    def save(self, folder: Path, meta: Mapping[str, Any]) -> Path:
+        """Write the fitted model as a model directory (LightGBM text heads + meta.json)."""
+        self._check_fitted()
+        return self.model_.save(folder, meta)

@@ -56,7 +56,7 @@ def _products(rng: np.random.Generator, acc: Accounts, centres: np.ndarray, p: W
     cat_price = rng.normal(4.2, 0.6, p.n_categories)
     price = np.round(np.exp(cat_price[category] + 0.6 * rng.standard_normal(n)), 2)
     quality = 0.5 * acc.quality[shop] + 0.85 * rng.standard_normal(n)
-    vec = _unit(centres[category] + 0.5 * rng.standard_normal((n, p.dim)))
+    vec = _unit(centres[category] + p.item_spread * rng.standard_normal((n, p.dim)))
     return Products(shop, category.astype(np.int32), price, launched, quality, vec)
 
 
@@ -89,7 +89,7 @@ def _posts(rng: np.random.Generator, acc: Accounts, centres: np.ndarray, prod: P
     fmt = rng.choice(4, n, p=FORMAT_SHARE)
     quality = 0.5 * acc.quality[account] + 0.85 * rng.standard_normal(n)
     appeal = 0.6 * quality + FORMAT_APPEAL[fmt] + KIND_APPEAL[kind] + 0.7 * rng.standard_normal(n)
-    vec = _unit(centres[acc.category[account]] + 0.5 * rng.standard_normal((n, p.dim)))
+    vec = _unit(centres[acc.category[account]] + p.item_spread * rng.standard_normal((n, p.dim)))
     offsets, product_ids = _post_products(rng, account, created, kind, prod)
     return Posts(account, kind, fmt, created, quality, appeal, vec, akind == 2, offsets, product_ids)
 

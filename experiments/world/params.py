@@ -32,6 +32,10 @@ class WorldParams:
 
     dim: int = 16
     n_categories: int = 20
+    # Per-dimension spread around category centres (unit norm): a post or product stays recognisably of
+    # its category (noise norm ≈ 0.6) and a user's taste stays near her categories (≈ 0.4).
+    item_spread: float = 0.15
+    taste_spread: float = 0.1
     kind_share: tuple[float, float, float] = (0.70, 0.25, 0.05)  # shop, influencer, official
     preferred_share: float = 0.05  # of shops
     h1_share: float = 0.02

@@ -89,7 +89,7 @@ def _users(rng: np.random.Generator, n: int, centres: np.ndarray, p: WorldParams
     k = rng.integers(1, 4, n)
     cats = rng.integers(0, p.n_categories, (n, 3))
     weights = (np.arange(3)[None, :] < k[:, None]).astype(np.float32)
-    taste = (centres[cats] * weights[..., None]).sum(1) / k[:, None] + 0.35 * rng.standard_normal((n, p.dim))
+    taste = (centres[cats] * weights[..., None]).sum(1) / k[:, None] + p.taste_spread * rng.standard_normal((n, p.dim))
     activity = rng.lognormal(0.0, 0.8, n)
     activity /= activity.mean()
     created = start - rng.integers(DAY_MS, 3 * 365 * DAY_MS, n)

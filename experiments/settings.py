@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Scale = Literal["small", "medium", "large"]
+Scale = Literal["small", "medium", "large", "busy"]
 
 
 class ScaleSettings(BaseModel):
@@ -25,6 +25,8 @@ def _default_scales() -> dict[str, ScaleSettings]:
         "small": ScaleSettings(users=2_000, accounts=200, days=7, sessions_per_user_day=0.6),
         "medium": ScaleSettings(users=50_000, accounts=2_000, days=14, sessions_per_user_day=0.15),
         "large": ScaleSettings(users=1_000_000, accounts=20_000, days=30, sessions_per_user_day=0.15),
+        # Few posts per user-session, as in a real app: enough non-fan traffic to test every new post.
+        "busy": ScaleSettings(users=30_000, accounts=300, days=8, sessions_per_user_day=2.0),
     }
 
 

@@ -18,6 +18,22 @@ from experiments.world.side import farm_activity, offsite_visits
 
 MAX_LEVEL = 4
 LIVE_MS = 48 * HOUR_MS
+# Counter kind of each action code: 0 impression, 1 click, 2 engagement (like, comment, share), 3 dwell.
+_KIND_OF_ACTION = np.full(len(ACTION), -1, np.int64)
+_KIND_OF_ACTION[[ACTION["impression"], ACTION["click"], ACTION["dwell"]]] = [0, 1, 3]
+_KIND_OF_ACTION[[ACTION["like"], ACTION["comment"], ACTION["share"]]] = 2
+
+
+def time_order(time: np.ndarray) -> np.ndarray:
+    """``np.argsort(time, kind="stable")``: one unstable sort of distinct keys (time, row) is faster."""
+    n = len(time)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    lo = int(time.min())
+    bits = max(n - 1, 1).bit_length()
+    if (int(time.max()) - lo).bit_length() + bits > 62:
+        return np.argsort(time, kind="stable")
+    return np.argsort(((time - lo) << bits) | np.arange(n))
 
 
 @dataclass(frozen=True)
@@ -28,7 +44,7 @@ class WorldConfig:
     sessions_per_user_day: float = 0.25
     pool_growth: float = 10.0
     capacity_share: float = 0.15  # new public admissions per hour, as a share of posts per hour
-    probe_share: float = 0.3  # probe admissions per hour, as a share of posts per hour
+    probe_share: float = 1.0  # probe admissions per hour, as a share of posts per hour (the gate budgets its own)
 
 
 class World:
@@ -39,8 +55,9 @@ class World:
         self.page_size, self.pool_growth = config.page_size, config.pool_growth
         posts = pop.posts
         self.graph = FollowGraph(pop)
-        self.post_index = TimeIndex(posts.account, posts.created_ms)
-        self.product_index = TimeIndex(pop.products.shop, pop.products.launched_ms)
+        n_accounts = len(pop.accounts.kind)
+        self.post_index = TimeIndex(posts.account, posts.created_ms, n_accounts)
+        self.product_index = TimeIndex(pop.products.shop, pop.products.launched_ms, n_accounts)
         self.posts_by_time_order = np.argsort(posts.created_ms, kind="stable")
         self.posts_by_time = posts.created_ms[self.posts_by_time_order]
         self.level = np.where(posts.public, 2, 0).astype(np.int8)
@@ -58,11 +75,14 @@ class World:
         self.catalog = Catalog.of(pop)
         self.hour, self.next_request = 0, 0
         self.parts: list[Events] = []
+        self.inherited: list[Events] = []
         self.graph_additions: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.graph_removals: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.last_events = Events()
         self.metrics: dict[str, SlotMetrics] | None = None
         self.amplifications: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._window: tuple[int, int, np.ndarray] | None = None
+        self._tallies: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     @property
     def now_ms(self) -> int:
@@ -72,9 +92,16 @@ class World:
     def hours_total(self) -> int:
         return int((self.pop.end_ms - self.pop.start_ms) // HOUR_MS)
 
+    def posts_between(self, lo_ms: int, hi_ms: int) -> np.ndarray:
+        """Ids (ascending) of posts created in [lo_ms, hi_ms): a slice of the posts by time, not a full scan."""
+        if self._window is None or self._window[:2] != (lo_ms, hi_ms):
+            lo, hi = np.searchsorted(self.posts_by_time, [lo_ms, hi_ms])
+            self._window = (lo_ms, hi_ms, np.sort(self.posts_by_time_order[lo:hi]))
+        return self._window[2]
+
     def observation(self) -> Observation:
         return Observation(self.now_ms, self.catalog, self.graph.followers, self.counters, self.level,
-                           self.last_events)
+                           self.last_events, self.graph.is_fan)
 
     def branch(self, seed: int) -> World:
         """An independent copy of the current state with a new rng; the population and the events
@@ -86,6 +113,7 @@ class World:
         finally:
             self.pop, self.parts, self.amplifications = pop, parts, amps
         twin.pop, twin.rng = pop, np.random.default_rng(seed)
+        twin.inherited = [*self.inherited, *parts]  # the log before the branch, shared read-only
         return twin
 
     def run(self, policy: Policy, hours: int, *, explore: float = 0.0,
@@ -102,14 +130,13 @@ class World:
         if self.hour % 24 == 0:
             self._apply_follow_changes(t0)
         parts = self._serve_sessions(policy, t0, explore)
-        parts.append(farm_activity(self, t0, t0 + HOUR_MS))
-        parts.append(offsite_visits(self, t0, self.hour % 24))
-        parts.append(self.pending.release(self.hour))
-        ev = Events.concat(parts)
-        ev = ev.take(np.argsort(ev.time, kind="stable"))
+        unserved = [farm_activity(self, t0, t0 + HOUR_MS), offsite_visits(self, t0, self.hour % 24),
+                    self.pending.release(self.hour)]
+        ev = Events.concat(parts + unserved)
+        ev = ev.take(time_order(ev.time))
         self.parts.append(ev)
         self.last_events = ev
-        self._count(ev)
+        self._count(ev, Events.concat(unserved))
         self.hour += 1
         self._amplify(policy)
         return ev
@@ -147,32 +174,49 @@ class World:
         self.graph_additions, self.graph_removals = [], []
         self.graph.rebuild(now_ms)
 
-    def _count(self, ev: Events) -> None:
-        """Update the observable counters from this hour's events."""
+    def tally(self, post: np.ndarray, fan: np.ndarray, clicked: np.ndarray, engaged: np.ndarray,
+              dwell: np.ndarray) -> None:
+        """Keep the post events of served pages with their fan flag (known when served) for the counters."""
+        c, e = np.flatnonzero(clicked), np.flatnonzero(engaged)
+        sizes = [len(post), len(c), len(e), len(c)]
+        self._tallies.append((np.concatenate([post, post[c], post[e], post[c]]),
+                              np.concatenate([fan, fan[c], fan[e], fan[c]]), np.repeat(np.arange(4), sizes),
+                              np.concatenate([np.zeros(sum(sizes[:3]), np.float32), dwell[c].astype(np.float32)])))
+
+    def _post_tallies(self, unserved: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(post, fan, kind, dwell) of this hour's post events; kind 0..3 is impression, click, engage, dwell."""
+        posts = np.flatnonzero(unserved.target_type == TARGET_POST)
+        post, action = unserved.target[posts], unserved.action[posts]
+        fan = self.graph.is_fan(unserved.user[posts], self.pop.posts.account[post])
+        kind = _KIND_OF_ACTION[action]
+        tallies = [*self._tallies, (post, fan, kind, unserved.dwell[posts])]
+        self._tallies = []
+        return tuple(np.concatenate(cols) for cols in zip(*tallies, strict=True))  # type: ignore[return-value]
+
+    def _count(self, ev: Events, unserved: Events) -> None:
+        """Update the observable counters from this hour's events (``unserved``: those not from served pages)."""
         c = self.counters
-        posts = ev.target_type == TARGET_POST
-        post, user = ev.target[posts], ev.user[posts]
-        fan = self.graph.is_fan(user, self.pop.posts.account[post])
-        action = ev.action[posts]
+        post, fan, kind, dwell = self._post_tallies(unserved)
         n = len(self.pop.posts.account)
-        for name, mask in (("imp", action == ACTION["impression"]), ("click", action == ACTION["click"]),
-                           ("engage", (action >= ACTION["like"]) & (action <= ACTION["share"]))):
+        for k, name in enumerate(("imp", "click", "engage")):
             for suffix, who in (("fan", fan), ("nonfan", ~fan)):
                 arr = getattr(c, f"{name}_{suffix}")
-                arr += np.bincount(post[mask & who], minlength=n)
-        dwell = action == ACTION["dwell"]
-        c.dwell_fan += np.bincount(post[dwell & fan], weights=ev.dwell[posts][dwell & fan], minlength=n)
-        c.dwell_nonfan += np.bincount(post[dwell & ~fan], weights=ev.dwell[posts][dwell & ~fan], minlength=n)
-        prod = ev.target_type == TARGET_PRODUCT
+                arr += np.bincount(post[(kind == k) & who], minlength=n)
+        d = kind == 3
+        c.dwell_fan += np.bincount(post[d & fan], weights=dwell[d & fan], minlength=n)
+        c.dwell_nonfan += np.bincount(post[d & ~fan], weights=dwell[d & ~fan], minlength=n)
+        prod = np.flatnonzero(ev.target_type == TARGET_PRODUCT)
+        target, action = ev.target[prod], ev.action[prod]
         m = len(self.pop.products.shop)
         for arr, act in ((c.product_imp, "impression"), (c.product_click, "click"), (c.product_buy, "purchase")):
-            arr += np.bincount(ev.target[prod & (ev.action == ACTION[act])], minlength=m)
+            arr += np.bincount(target[action == ACTION[act]], minlength=m)
 
     def _amplify(self, policy: Policy) -> None:
         """Ask the policy where live posts belong; the world enforces capacities."""
         now = self.now_ms
         created = self.pop.posts.created_ms
-        live = np.flatnonzero(~self.pop.posts.public & (created >= now - LIVE_MS) & (created < now))
+        live = self.posts_between(now - LIVE_MS, now)
+        live = live[~self.pop.posts.public[live]]
         if not len(live):
             return
         cur = self.level[live].astype(np.int64)
@@ -181,7 +225,8 @@ class World:
         target = np.clip(np.asarray(target, dtype=np.int64), 0, MAX_LEVEL)
         new = np.where(target < cur, target, cur)
         new = np.where((cur >= 2) & (target > cur), target, new)
-        for want, cap in (((target >= 2) & (cur < 2), self.capacity), ((target == 1) & (cur == 0), self.probe_capacity)):
+        limits = (((target >= 2) & (cur < 2), self.capacity), ((target == 1) & (cur == 0), self.probe_capacity))
+        for want, cap in limits:
             idx = np.flatnonzero(want)
             idx = idx[np.argsort(-np.asarray(priority)[idx], kind="stable")[:cap]]
             new[idx] = target[idx]

@@ -6,7 +6,8 @@ of the event stream could keep, and the events of the last hour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -101,6 +102,8 @@ class Observation:
     counters: Counters
     level: np.ndarray
     last_events: Events
+    is_fan: Callable[[np.ndarray, np.ndarray], np.ndarray] = field(default=lambda u, a: np.zeros(len(u), bool))
+    """Fan status of (user, account) pairs now: observable from the follows table."""
 
 
 class Policy(Protocol):

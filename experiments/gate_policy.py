@@ -1,0 +1,131 @@
+"""Our amplification policy inside the simulated world: the gate of `ranking.gate` fed by observed events.
+
+Each hour the policy counts the hour's events per post and audience (fans; non-fans at the level the post
+held: probe or a public pool), keeps account and platform baselines, and lets the gate re-decide every
+live post. Feeds are ranked chronologically here (the slot rankers are evaluated separately); the hotlist
+puts probe posts first so that tests with non-fans finish quickly, then pools from the top down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from experiments.world.events import ACTION, TARGET_POST, Events
+from experiments.world.policy import AmplifyBatch, Batch, Observation
+from ranking.gate.decide import Decision, decide
+from ranking.gate.settings import GateSettings
+from ranking.gate.signals import GateState, PostSignals
+
+PRIOR_IMPRESSIONS = 200.0
+
+
+class PostCounters:
+    """Per-post impressions and engagements by audience, from the event stream."""
+
+    def __init__(self, n_posts: int) -> None:
+        self.fan_imp = np.zeros(n_posts)
+        self.fan_eng = np.zeros(n_posts)
+        self.level_imp = np.zeros((n_posts, 5))
+        self.level_eng = np.zeros((n_posts, 5))
+        self.clicks = np.zeros(n_posts)
+        self.short_clicks = np.zeros(n_posts)
+
+    def add(self, ev: Events, obs: Observation, quality_dwell_s: float = 12.0) -> None:
+        """Count impressions and quality views (a click read for at least ``quality_dwell_s`` seconds).
+
+        Quality views measure appeal better than raw clicks or likes, and click farms' near-zero dwell
+        does not count.
+        """
+        posts = ev.target_type == TARGET_POST
+        post, user, action = ev.target[posts], ev.user[posts], ev.action[posts]
+        fan = obs.is_fan(user, obs.catalog.post_account[post])
+        level = np.clip(obs.level[post], 0, 4)
+        imp = action == ACTION["impression"]
+        eng = (action == ACTION["dwell"]) & (ev.dwell[posts] >= quality_dwell_s)
+        n = len(self.fan_imp)
+        self.fan_imp += np.bincount(post[imp & fan], minlength=n)
+        self.fan_eng += np.bincount(post[eng & fan], minlength=n)
+        np.add.at(self.level_imp, (post[imp & ~fan], level[imp & ~fan]), 1)
+        np.add.at(self.level_eng, (post[eng & ~fan], level[eng & ~fan]), 1)
+        dwell = action == ACTION["dwell"]
+        self.clicks += np.bincount(post[dwell], minlength=n)
+        short = dwell & (ev.dwell[posts] < 4.0)
+        self.short_clicks += np.bincount(post[short], minlength=n)
+
+
+class GatePolicy:
+    """Chronological feeds and the amplification gate."""
+
+    name = "ours"
+
+    def __init__(self, n_posts: int, settings: GateSettings | None = None) -> None:
+        self.settings = settings or GateSettings()
+        self.counters = PostCounters(n_posts)
+        self.state = GateState.empty(n_posts)
+        self.last_hour = -1
+        self.decisions: list[tuple[int, Decision, np.ndarray]] = []
+
+    def warm_up(self, history: Events, obs: Observation) -> None:
+        """Count the events logged before the policy took over."""
+        self.counters.add(history, obs)
+
+    def _observe(self, obs: Observation) -> None:
+        if obs.now_ms != self.last_hour:
+            self.last_hour = obs.now_ms
+            self.counters.add(obs.last_events, obs)
+
+    def score(self, batch: Batch, obs: Observation) -> np.ndarray:
+        self._observe(obs)
+        fresh = batch.item_ms.astype(np.float64) / 1e13
+        if batch.slot != "hotlist":
+            return fresh
+        probe_first = np.where(batch.level == 1, 10.0, batch.level.astype(np.float64))
+        return probe_first + fresh
+
+    def signals(self, posts: np.ndarray, obs: Observation) -> PostSignals:
+        c, cat = self.counters, obs.catalog
+        account = cat.post_account[posts]
+        acc_imp = np.bincount(cat.post_account, weights=c.fan_imp, minlength=len(cat.account_kind))
+        acc_eng = np.bincount(cat.post_account, weights=c.fan_eng, minlength=len(cat.account_kind))
+        global_rate = (c.fan_eng.sum() + 1) / (c.fan_imp.sum() + 10)
+        fan_base = (acc_eng[account] + PRIOR_IMPRESSIONS * global_rate) / (acc_imp[account] + PRIOR_IMPRESSIONS)
+        public_base = self._public_baseline(obs)[self._cell(posts, obs)]
+        lockstep = c.short_clicks[posts] / np.maximum(c.clicks[posts], 1)
+        return PostSignals(
+            posts, account, cat.account_kind[account], cat.account_tier[account], cat.account_state[account],
+            cat.account_preferred[account], cat.account_created_ms[account], cat.post_created_ms[posts],
+            c.fan_imp[posts], c.fan_eng[posts], fan_base, c.level_imp[posts], c.level_eng[posts],
+            public_base, lockstep, np.full(len(posts), np.nan))
+
+    @staticmethod
+    def _cell(posts: np.ndarray, obs: Observation) -> np.ndarray:
+        """Baseline cell of a post: kind × format × its account's category."""
+        cat = obs.catalog
+        category = cat.account_category[cat.post_account[posts]]
+        return (cat.post_kind[posts] * 4 + cat.post_format[posts]) * 64 + np.minimum(category, 63)
+
+    def _public_baseline(self, obs: Observation) -> np.ndarray:
+        """Non-fan engagement rate per cell over every probe and pool impression, shrunk to the global rate."""
+        c = self.counters
+        imp, eng = c.level_imp[:, 1:].sum(1), c.level_eng[:, 1:].sum(1)
+        cells = self._cell(np.arange(len(imp)), obs)
+        cell_imp = np.bincount(cells, weights=imp, minlength=16 * 64)
+        cell_eng = np.bincount(cells, weights=eng, minlength=16 * 64)
+        overall = (eng.sum() + 1) / (imp.sum() + 10)
+        return (cell_eng + PRIOR_IMPRESSIONS * overall) / (cell_imp + PRIOR_IMPRESSIONS)
+
+    def amplify(self, batch: AmplifyBatch, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        self._observe(obs)
+        posts = batch.post
+        # A probe the world did not admit (its capacity) is not a probe that ran: allow it again.
+        refused = self.state.probed[posts] & (batch.level == 0) & (self.state.peak_level[posts] == 0)
+        self.state.probed[posts[refused]] = False
+        sub = GateState(batch.level.astype(np.int8), self.state.entered_ms[posts], self.state.probed[posts],
+                        self.state.first_public_ms[posts], self.state.peak_level[posts])
+        decision = decide(sub, self.signals(posts, obs), obs.now_ms, self.settings)
+        self.state.entered_ms[posts], self.state.probed[posts] = sub.entered_ms, sub.probed
+        self.state.first_public_ms[posts] = sub.first_public_ms
+        self.state.peak_level[posts] = np.maximum(self.state.peak_level[posts], batch.level)
+        self.decisions.append((obs.now_ms, decision, posts))
+        priority = np.where(decision.level > batch.level, 1.0 + decision.numbers["pub_lcb"], 0.0)
+        return decision.level.astype(np.int64), priority

@@ -1,0 +1,67 @@
+"""Settings of the amplification gate (the ``gate`` section of the one settings tree)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class KindShares(BaseModel):
+    """Share of each level's capacity reserved per account kind (officials' posts are public already)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shop: float = Field(0.6, ge=0, le=1, description="Share of promotions per hour for shops.")
+    influencer: float = Field(0.4, ge=0, le=1, description="Share of promotions per hour for influencers.")
+
+
+class GateSettings(BaseModel):
+    """When a fans-only post earns public exposure, and when it loses it.
+
+    A post moves private → probe (a small random non-fan audience) → public pool 1 → pool 2 → … Each step up
+    needs a lower confidence bound of its engagement rate above the baseline of the audience it is in, with a
+    minimum of impressions; a step down follows when the upper bound falls below the baseline.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    z: float = Field(1.64, gt=0, description="Normal quantile of the Wilson bounds (1.64 ≈ one-sided 95 %).")
+    max_age_hours: float = Field(48.0, gt=0, description="Posts older than this are not promoted any more.")
+    pools: int = Field(3, ge=1, le=3, description="Public pools above the probe; the top pool is the hotlist.")
+    min_fan_impressions: int = Field(20, ge=1, description="Fan impressions needed before a post can be probed.")
+    new_creator_min_fan_impressions: int = Field(
+        5, ge=1, description="Fewer fan impressions needed by new creators (their exposure floor).")
+    new_creator_days: float = Field(30.0, gt=0, description="Accounts younger than this are new creators.")
+    new_creator_probe_share: float = Field(
+        0.2, ge=0, le=1, description="Share of probe slots reserved for new creators each hour (exposure floor).")
+    fan_lift_to_probe: float = Field(
+        0.6, gt=0, description="Fan engagement lower bound / account-and-tier baseline needed to probe.")
+    amplifier_to_probe: float = Field(
+        0.5, description="Alternatively: amplifier score (predicted public lift) needed to probe.")
+    min_probe_impressions: int = Field(400, ge=1, description="Non-fan probe impressions needed to decide.")
+    max_probe_impressions: int = Field(
+        1200, ge=1, description="A probe that has not earned pool 1 after this many impressions is ended.")
+    public_lift_to_promote: float = Field(
+        1.4, gt=0, description="Probe / pool engagement lower bound over the public baseline needed to move up.")
+    amplifier_to_promote: float = Field(
+        0.0, description="Amplifier score (predicted public lift, log scale) needed to leave the probe.")
+    min_pool_impressions: int = Field(150, ge=1, description="Impressions in a pool before moving up or down.")
+    demote_lift: float = Field(
+        0.8, gt=0, description="A public post whose upper bound falls below baseline × this moves down.")
+    probe_per_hour: int = Field(10, ge=0, description="Posts admitted to the probe per hour.")
+    promote_per_hour: int = Field(4, ge=0, description="Posts admitted to pool 1 per hour.")
+    pool_capacity: tuple[int, int, int] = Field(
+        (40, 15, 6), description="Posts that may sit at once in pool 1, pool 2 and pool 3 (the hotlist).")
+    author_cap: int = Field(2, ge=1, description="Most posts of one author in the public pools at once.")
+    kind_shares: KindShares = Field(default_factory=KindShares, description="Promotion shares per account kind.")
+    preferred_weight: float = Field(
+        1.2, ge=1.2, le=1.25, description="Weight of a preferred shop's private-domain signal (+20–25 %).")
+    state_weights: tuple[float, float, float] = Field(
+        (0.6, 1.0, 1.2), description="Probe priority weight by tier state: poor, fair, excellent.")
+    lockstep_max: float = Field(
+        0.3, ge=0, le=1, description="Posts whose engagement is more than this share lockstep are never amplified.")
+
+    @model_validator(mode="after")
+    def _probe_window(self) -> GateSettings:
+        if self.max_probe_impressions < self.min_probe_impressions:
+            raise ValueError("max_probe_impressions must be at least min_probe_impressions")
+        return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,4 +19,35 @@ class DataSettings(BaseModel):
     )
     download_cache: Path = Field(
         Path("~/.cache/weitao"), description="Where `weitao data fetch` keeps downloaded packages."
+    )
+
+
+class FeatureSettings(BaseModel):
+    """Feature pipelines: time buckets, the offline engine (in-process or Dask) and the online store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket_ms: int = Field(
+        3_600_000, gt=0,
+        description="Width of a counting bucket in ms; a feature at time t sees only complete buckets before t's.",
+    )
+    engine: Literal["inprocess", "dask"] = Field(
+        "inprocess", description="Offline engine for training frames: 'inprocess' or 'dask' (distributed)."
+    )
+    dask_scheduler: str = Field(
+        "local", description="Dask scheduler address (tcp://host:port), or 'local' to start a LocalCluster."
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the LocalCluster started for 'local'.")
+    dask_partitions: int = Field(
+        0, ge=0, description="Event partitions (by acting user) per offline build; 0 means two per worker."
+    )
+    online_store: Literal["memory", "redis"] = Field(
+        "memory", description="Online counter store: 'memory' (in-process) or 'redis' (shared by replicas)."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used when online_store is 'redis'.")
+    redis_prefix: str = Field(
+        "weitao:features", description="Prefix of every Redis key (then the feature set's fingerprint)."
+    )
+    dedup_horizon_hours: int = Field(
+        48, gt=0, description="How long event ids are remembered online, so a replayed batch is counted once."
     )

@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from experiments.settings import EvaluationSettings, SimulatorSettings
-from features.settings import DataSettings
+from features.settings import DataSettings, FeatureSettings
+from ranking.settings import RankingSettings
+from training.settings import TrackingSettings
+from training.tiers_settings import TierSettings
 
 ENV_PREFIX = "WEITAO_"
 DEFAULT_CONFIG = Path("weitao.toml")
@@ -36,8 +39,12 @@ class Settings(BaseSettings):
     )
 
     data: DataSettings = Field(default_factory=DataSettings, description="Contract tables and checks.")
+    features: FeatureSettings = Field(default_factory=FeatureSettings, description="Feature pipelines.")
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings, description="Simulated world.")
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings, description="Evaluation.")
+    ranking: RankingSettings = Field(default_factory=RankingSettings, description="Slot pipelines.")
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="MLflow tracking, registry.")
+    tiers: TierSettings = Field(default_factory=TierSettings, description="Monthly tier assessment and rewards.")
 
     @classmethod
     def settings_customise_sources(

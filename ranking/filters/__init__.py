@@ -1,0 +1,1 @@
+"""Filters: one per file, each passing the shared filter contract tests."""

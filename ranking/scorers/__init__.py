@@ -1,0 +1,1 @@
+"""Scorers: where a model plugs into a slot."""

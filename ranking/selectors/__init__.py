@@ -1,0 +1,1 @@
+"""Selectors: choose the served page and write positions."""

@@ -1,0 +1,1 @@
+"""Candidate sources: one per file, each passing the shared source contract tests."""

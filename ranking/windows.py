@@ -1,0 +1,101 @@
+"""Keyed time-window look-ups: sorted arrays and ``searchsorted``, built once, queried in bulk.
+
+Every "records of this key in [lo, hi)" question of the ranking layer goes through :class:`WindowIndex`:
+posts of an account in the last 72 hours, follows of a user that started by ``t``, impressions of an
+author shown to a user in the last day. Ids are arbitrary int64 (real data sets do not have dense ids),
+so keys and times are replaced by their dense ranks among the records before they are combined into one
+sortable int64; that keeps the packed key small however large the ids or timestamps are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+_LIMIT = np.iinfo(np.int64).max // 4
+
+
+def expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged expansion: for each owner ``i`` the positions ``starts[i] .. starts[i] + counts[i] - 1``.
+
+    Returns ``(owner, position)``, owners ascending, positions ascending within an owner.
+    """
+    counts = np.maximum(np.asarray(counts, dtype=np.int64), 0)
+    owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    offsets = np.cumsum(counts) - counts
+    pos = np.asarray(starts, dtype=np.int64)[owner] + np.arange(int(counts.sum()), dtype=np.int64) - offsets[owner]
+    return owner, pos
+
+
+class WindowIndex:
+    """Records keyed by a tuple of int64 columns, sorted by (key, time).
+
+    ``keys`` is one array or a sequence of equally long arrays (a composite key such as ``(user, author)``).
+    """
+
+    def __init__(self, keys: np.ndarray | Sequence[np.ndarray], times: np.ndarray) -> None:
+        cols = _columns(keys)
+        times = np.asarray(times, dtype=np.int64)
+        self._uniques = [np.unique(c) for c in cols]
+        radix = 1
+        for u in self._uniques:
+            radix *= len(u) + 1
+        self._times = np.unique(times)
+        if radix * (len(self._times) + 1) >= _LIMIT:
+            raise OverflowError("too many distinct keys and times for one WindowIndex")
+        self._span = len(self._times) + 1
+        packed, _ = self._pack(cols)
+        composite = packed * self._span + np.searchsorted(self._times, times)
+        self.order = np.argsort(composite, kind="stable")
+        self._sorted = composite[self.order]
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def _pack(self, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Dense packed key of each row and whether every part of it occurs among the records."""
+        packed = np.zeros(len(cols[0]) if cols else 0, dtype=np.int64)
+        known = np.ones(len(packed), dtype=bool)
+        for col, uniq in zip(cols, self._uniques, strict=True):
+            pos = np.searchsorted(uniq, col)
+            hit = pos < len(uniq)
+            hit[hit] = uniq[pos[hit]] == col[hit]
+            known &= hit
+            packed = packed * (len(uniq) + 1) + np.where(hit, pos, 0)
+        return packed, known
+
+    def slices(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
+               hi_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """``(start, stop)`` into :attr:`order` of the records of each query key with ``lo <= time < hi``."""
+        cols = _columns(keys)
+        n = len(cols[0])
+        packed, known = self._pack(cols)
+        lo = np.broadcast_to(np.asarray(lo_ms, dtype=np.int64), (n,))
+        hi = np.broadcast_to(np.asarray(hi_ms, dtype=np.int64), (n,))
+        start = np.searchsorted(self._sorted, packed * self._span + np.searchsorted(self._times, lo))
+        stop = np.searchsorted(self._sorted, packed * self._span + np.searchsorted(self._times, hi))
+        stop = np.where(known & (hi > lo), np.maximum(stop, start), start)
+        return start, stop
+
+    def count(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
+              hi_ms: np.ndarray | int) -> np.ndarray:
+        """Number of records of each query key with ``lo <= time < hi``."""
+        start, stop = self.slices(keys, lo_ms, hi_ms)
+        return stop - start
+
+    def rows(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
+             hi_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """``(query, record)`` pairs for every record in each query's window; queries ascending, then time."""
+        start, stop = self.slices(keys, lo_ms, hi_ms)
+        query, pos = expand(start, stop - start)
+        return query, self.order[pos]
+
+
+def _columns(keys: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(keys, np.ndarray) and keys.ndim == 1:
+        return [keys.astype(np.int64, copy=False)]
+    cols = [np.asarray(k, dtype=np.int64) for k in keys]
+    if len({len(c) for c in cols}) > 1:
+        raise ValueError("keys: every key column must have the same length")
+    return cols

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from features.contract import TABLES, TableSpec
 
 #: Sub-folders of a data directory that are not contract tables.
-RESERVED = ("quarantine", "truth")
+RESERVED = ("quarantine", "truth", "assessments")
 PART = "part-0.parquet"
 
 

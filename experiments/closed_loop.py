@@ -77,25 +77,44 @@ def baseline_factory(name: str, seed: int) -> PolicyFactory:
     return lambda world, threshold: make_baseline(name, np.random.default_rng(seed))
 
 
-def run_policies(settings: SimulatorSettings, scale: str, seed: int, eval_days: int,
-                 factories: dict[str, PolicyFactory],
-                 on_policy: Callable[[str], None] | None = None) -> list[LoopResult]:
-    """Simulate history up to the window, then run every policy over the window from the same state."""
+@dataclass
+class Prepared:
+    """A world simulated up to the start of the evaluation window, shared by every policy."""
+
+    world: World
+    threshold: float
+    window_start_ms: int
+    eval_days: int
+    seed: int
+
+
+def prepare_world(settings: SimulatorSettings, scale: str, seed: int, eval_days: int) -> Prepared:
+    """Simulate history under the logging policy up to the evaluation window."""
     world = build_world(settings, scale, np.random.default_rng(seed))
     history_hours = world.hours_total - eval_days * 24
     if history_hours <= 0:
         raise ValueError(f"eval_days: {eval_days} leaves no history in a {world.hours_total // 24}-day world")
     run_history(world, settings, hours=history_hours)
-    threshold = truly_good_threshold(world)
-    window_start = world.now_ms
+    return Prepared(world, truly_good_threshold(world), world.now_ms, eval_days, seed)
+
+
+def run_one(prep: Prepared, index: int, name: str, factory: PolicyFactory) -> LoopResult:
+    """Run one policy over the window from an identical copy of the prepared state."""
+    twin = prep.world.branch(prep.seed * 7919 + index)
+    twin.metrics = {}
+    twin.run(factory(twin, prep.threshold), prep.eval_days * 24)
+    return LoopResult(name, {s: m.summary() for s, m in twin.metrics.items()},
+                      amplification_figures(twin, prep.window_start_ms, prep.threshold))
+
+
+def run_policies(settings: SimulatorSettings, scale: str, seed: int, eval_days: int,
+                 factories: dict[str, PolicyFactory],
+                 on_policy: Callable[[str], None] | None = None) -> list[LoopResult]:
+    """Simulate history up to the window, then run every policy over the window from the same state."""
+    prep = prepare_world(settings, scale, seed, eval_days)
     results = []
     for i, (name, factory) in enumerate(factories.items()):
-        twin = world.branch(seed * 7919 + i)
-        twin.metrics = {}
-        twin.run(factory(twin, threshold), eval_days * 24)
-        res = LoopResult(name, {s: m.summary() for s, m in twin.metrics.items()},
-                         amplification_figures(twin, window_start, threshold))
-        results.append(res)
+        results.append(run_one(prep, i, name, factory))
         if on_policy is not None:
             on_policy(name)
     return results

@@ -7,17 +7,28 @@ from typing import Annotated
 
 import typer
 
+from weitao.commands import bench as bench_cmd
 from weitao.commands import config as config_cmd
 from weitao.commands import data as data_cmd
+from weitao.commands import evaluate as evaluate_cmd
 from weitao.commands import quickstart as quickstart_cmd
 from weitao.commands import simulate as simulate_cmd
+from weitao.commands import tiers as tiers_cmd
 from weitao.commands.common import State
+from weitao.commands.promote import promote_cmd, rollback_cmd
+from weitao.commands.train import train_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Weitao distribution engine.")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(evaluate_cmd.app, name="evaluate")
+app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(tiers_cmd.app, name="tiers")
 simulate_cmd.register(app)
 quickstart_cmd.register(app)
+app.command("train")(train_cmd)
+app.command("promote")(promote_cmd)
+app.command("rollback")(rollback_cmd)
 
 
 @app.callback()

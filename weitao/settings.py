@@ -19,7 +19,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from experiments.settings import EvaluationSettings, SimulatorSettings
 from features.settings import DataSettings, FeatureSettings
+from ranking.gate.settings import GateSettings
 from ranking.settings import RankingSettings
+from training.ranker_settings import RankerSettings
 from training.settings import TrackingSettings
 from training.tiers_settings import TierSettings
 
@@ -43,6 +45,8 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings, description="Simulated world.")
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings, description="Evaluation.")
     ranking: RankingSettings = Field(default_factory=RankingSettings, description="Slot pipelines.")
+    gate: GateSettings = Field(default_factory=GateSettings, description="Amplification gate.")
+    rankers: RankerSettings = Field(default_factory=RankerSettings, description="Slot rankers.")
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="MLflow tracking, registry.")
     tiers: TierSettings = Field(default_factory=TierSettings, description="Monthly tier assessment and rewards.")
 

@@ -1,0 +1,90 @@
+"""Our slot rankers inside the simulated world: online features from the event stream, then the model.
+
+The policy keeps the feature set's online store current from every hour's events (the same definitions
+that built the training frames), reads features for the world's candidates, and ranks by the model's
+blended score with the position fixed to the top. Amplification is delegated to another policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from experiments.world.events import Events, to_table
+from experiments.world.policy import AmplifyBatch, Batch, Observation, Policy
+from features.catalog import Catalog
+from features.contract import code
+from features.featuresets import get_feature_set
+from features.online import make_store
+from features.online.updater import OnlineFeatures
+from features.settings import FeatureSettings
+from ranking.heads import HeadModel
+
+SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
+
+
+class ModelPolicy:
+    """Ranks follow-feed and new-arrival with trained heads; other slots and amplification by ``fallback``."""
+
+    name = "ours"
+
+    def __init__(self, models: Mapping[str, HeadModel], tables: Mapping[str, pa.Table], history: Events,
+                 fallback: Policy, settings: FeatureSettings | None = None) -> None:
+        settings = settings or FeatureSettings()
+        self.models = dict(models)
+        self.fallback = fallback
+        self.online: dict[str, OnlineFeatures] = {}
+        catalog = Catalog(tables["accounts"], tables["posts"], tables["products"], tables["follows"])
+        history_table = to_table(history)
+        for slot in self.models:
+            fs = get_feature_set(SLOT_FEATURE_SET[slot])
+            online = OnlineFeatures(fs, make_store(fs, settings), catalog)
+            online.update(history_table)
+            self.online[slot] = online
+        self.product_category = tables["products"].column("category").to_numpy().astype(np.int64)
+        self.next_event_id = len(history)
+        self.last_hour = -1
+
+    def _observe(self, obs: Observation) -> None:
+        if obs.now_ms == self.last_hour:
+            return
+        self.last_hour = obs.now_ms
+        if len(obs.last_events):
+            table = to_table(obs.last_events, first_id=self.next_event_id)
+            self.next_event_id += len(obs.last_events)
+            for online in self.online.values():
+                online.update(table)
+
+    def score(self, batch: Batch, obs: Observation) -> np.ndarray:
+        self._observe(obs)
+        model = self.models.get(batch.slot)
+        if model is None:
+            return np.asarray(self.fallback.score(batch, obs), dtype=np.float64)
+        target = "product" if batch.slot == "new_arrival" else "post"
+        n = len(batch)
+        if batch.slot == "new_arrival":
+            category = self.product_category[batch.item]
+        else:
+            category = obs.catalog.account_category[batch.author]
+        rows = pa.table({
+            "user_id": batch.user.astype(np.int64),
+            "target_type": np.full(n, code("target_type", target), np.int8),
+            "target_id": batch.item.astype(np.int64), "account_id": batch.author.astype(np.int64),
+            "category": category.astype(np.int64), "request_ms": np.full(n, batch.now_ms, np.int64),
+        })
+        online = self.online[batch.slot]
+        for name in _provided(online):
+            rows = rows.append_column(name, pa.array(np.zeros(n)))
+        return model.predict(online.get(rows))
+
+    def amplify(self, batch: AmplifyBatch, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        self._observe(obs)
+        return self.fallback.amplify(batch, obs)
+
+
+def _provided(online: OnlineFeatures) -> list[str]:
+    from features.definitions import Provided
+
+    return [f.spec.name for f in online.feature_set.features if isinstance(f.spec, Provided)]

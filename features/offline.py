@@ -1,0 +1,341 @@
+"""Counting events into features: the one computation behind offline training frames and online serving.
+
+:func:`count_events` turns events into counts per (counter, entity key, bucket) (one
+:class:`features.counts.CountTable` per counter); :func:`answer` reads every windowed count a feature set
+needs for request rows; :func:`evaluate` turns counts and look-ups into the matrix
+(:meth:`features.definitions.FeatureSet.assemble`). :func:`build_frame` runs this over the whole history,
+in-process or on Dask (``features.offline_dask``); ``features.online`` runs the same functions batch by
+batch against a store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from features.catalog import ACCOUNT, POST, PRODUCT, Catalog, EventArrays, FollowState, RowArrays, pair_key
+from features.contract import ENUMS
+from features.counts import CountTable, Packing, argsort_ids
+from features.definitions import ALL, Counter, FeatureError, FeatureSet, Inputs, window_buckets
+from features.settings import FeatureSettings
+from features.storage import read_table
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+_N_SOURCES, _N_TYPES = len(ENUMS["source"]), len(ENUMS["target_type"])
+_N_CODES = len(ENUMS["action"]) * _N_TYPES * _N_SOURCES
+_INVALID = 2 * _N_CODES + 2  # event code (action × target type × source) × 2 + fan; this one counts nowhere
+#: Reader of windowed sums: (counter index, keys, lo buckets, hi buckets) -> sums.
+ReadFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: Online "seen before" state: (space, members) -> whether each member was seen in an earlier batch.
+SeenFn = Callable[[str, np.ndarray], np.ndarray]
+
+
+#: Events are counted in chunks of this many: the arrays of a chunk stay small enough for the allocator to
+#: reuse memory, where 20M-element temporaries would each cost fresh pages (more than the arithmetic).
+CHUNK = 1 << 20
+
+
+class EventView:
+    """Per-event columns of a chunk of events, derived for counting (entity keys, fan status, codes)."""
+
+    def __init__(self, ev: EventArrays, catalog: Catalog, bucket_ms: int,
+                 packings: dict[str, Packing | None]) -> None:
+        self.ev, self.catalog, self.packings = ev, catalog, packings
+        self.bucket = ev.time // bucket_ms
+        self.account = catalog.target_account(ev.ttype, ev.target)
+        bad = (ev.action < 0) | (ev.ttype < 0) | (ev.source < 0)
+        code = (ev.action.astype(np.int16) * _N_TYPES + ev.ttype) * _N_SOURCES + ev.source
+        self._code = np.where(bad, _N_CODES, code).astype(np.int16)
+        self._codes: dict[tuple[str, bool], np.ndarray] = {}
+        self._keys: dict[str, np.ndarray] = {}
+        self._packed: dict[str, np.ndarray] = {}
+        self._fan: np.ndarray | None = None
+
+    def fan(self) -> np.ndarray:
+        if self._fan is None:
+            self._fan = self.catalog.follows.is_fan(self.ev.user, self.account, self.ev.time)
+        return self._fan
+
+    def keys(self, entity: str) -> np.ndarray:
+        if entity not in self._keys:
+            self._keys[entity] = self._entity_keys(entity)
+        return self._keys[entity]
+
+    def code(self, entity: str, with_fan: bool) -> np.ndarray:
+        """Per event: code × 2 + fan (0 unless ``with_fan``), or the invalid code where it has no key."""
+        if (entity, with_fan) not in self._codes:
+            code = self._code * 2 + self.fan() if with_fan else self._code * 2
+            self._codes[entity, with_fan] = np.where(self.keys(entity) >= 0, code, _INVALID).astype(np.int16)
+        return self._codes[entity, with_fan]
+
+    def select(self, entity: str, index: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The events at ``index`` as packed (key, bucket) values, or as (keys, buckets) if too wide to pack."""
+        packing = self.packings[entity]
+        if packing is None:
+            return self.keys(entity)[index], self.bucket[index]
+        if entity not in self._packed:
+            self._packed[entity] = packing.pack(self.keys(entity), self.bucket)
+        return self._packed[entity][index]
+
+    def _entity_keys(self, entity: str) -> np.ndarray:
+        ev = self.ev
+        if entity == "user":
+            return ev.user
+        if entity == "account":
+            return self.account
+        if entity == "post":
+            return np.where(ev.ttype == POST, ev.target, -1)
+        if entity == "product":
+            return np.where(ev.ttype == PRODUCT, ev.target, -1)
+        if entity == "user_account":
+            return pair_key(ev.user, self.account)
+        if entity == "user_category":
+            return pair_key(ev.user, self.catalog.target_category(ev.ttype, ev.target, self.account))
+        if entity == "tier_kind_format":
+            return np.where(ev.ttype == POST, self.catalog.tier_cell(ev.target), -1)
+        raise FeatureError(f"events carry no key for entity {entity!r}")
+
+
+def _packings(ev: EventArrays, catalog: Catalog, bucket_ms: int) -> dict[str, Packing | None]:
+    """One packing per entity for all chunks, from bounds of the keys (so chunks' packed values combine)."""
+    if not len(ev):
+        return dict.fromkeys(("user", "account", "post", "product", "user_account", "user_category",
+                              "tier_kind_format"))
+    bucket = np.array([ev.time.min(), ev.time.max()]) // bucket_ms
+    users, targets = int(ev.user.max()), int(ev.target.max())
+    accounts, categories = catalog.max_ids()
+    bounds = {"user": users, "account": accounts, "post": targets, "product": targets,
+              "user_account": int(pair_key(np.array([users]), np.array([accounts]))[0]),
+              "user_category": int(pair_key(np.array([users]), np.array([categories]))[0]),
+              "tier_kind_format": 16 * len(ENUMS["tier"])}
+    return {entity: Packing.of(bucket, max(bound, 0)) for entity, bound in bounds.items()}
+
+
+def _lut(counter: Counter) -> np.ndarray:
+    """Which event codes × fan status a counter counts (see :meth:`EventView.code`)."""
+    lut = np.zeros((len(ENUMS["action"]), _N_TYPES, _N_SOURCES), dtype=bool)
+    actions = [ENUMS["action"].index(a) for a in counter.actions]
+    types = [ENUMS["target_type"].index(t) for t in counter.target_types]
+    sources = [ENUMS["source"].index(s) for s in counter.sources] if counter.sources else range(_N_SOURCES)
+    lut[np.ix_(actions, types, list(sources))] = True
+    # Events with an invalid enum have code _N_CODES, events without a key _INVALID: never counted.
+    base = np.append(lut.ravel(), False)
+    out = np.zeros(_INVALID + 1, dtype=bool)
+    fan = {"all": (0, 1), "fan": (1,), "nonfan": (0,)}[counter.audience]
+    for bit in fan:
+        out[bit:2 * len(base):2] = base
+    return out
+
+
+def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int,
+            packings: dict[str, Packing | None]) -> Iterator[tuple[int, EventView]]:
+    for s in range(0, len(ev), CHUNK):
+        yield s, EventView(ev.take(slice(s, s + CHUNK)), catalog, bucket_ms, packings)  # type: ignore[arg-type]
+
+
+def repeat_flags(counter: Counter, ev: EventArrays, catalog: Catalog, bucket_ms: int,
+                 seen_before: SeenFn | None) -> np.ndarray:
+    """True for events whose user had an earlier event of the same actions and target types on the same account.
+
+    "Earlier" is by (event time, event id); online, pairs first met in this batch ask ``seen_before``.
+    """
+    lut = _lut(Counter("account", counter.actions, counter.target_types))
+    found = [(s + idx, view.ev.user[idx], view.account[idx]) for s, view in
+             _chunks(ev, catalog, bucket_ms, {})
+             for idx in [np.flatnonzero(lut[view.code("account", False)])]]
+    idx, users, accounts = (np.concatenate(x) for x in zip(*found, strict=True)) if found else (np.empty(0, int),) * 3
+    pair = pair_key(users, accounts)
+    order = np.lexsort((ev.event_id[idx], ev.time[idx], pair))
+    p = pair[order]
+    first = np.concatenate([[True], p[1:] != p[:-1]]) if len(p) else np.empty(0, bool)
+    again = ~first
+    if seen_before is not None and first.any():
+        again[first] = seen_before(counter.repeat_space, p[first])
+    flags = np.zeros(len(ev), dtype=bool)
+    flags[idx[order]] = again
+    return flags
+
+
+def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int,
+                 seen_before: SeenFn | None = None) -> list[CountTable | None]:
+    """Counts per (key, bucket) of every event counter of ``fs`` (None for the followers counter)."""
+    packings = _packings(ev, catalog, bucket_ms)
+    luts = [_lut(c) for c in fs.counters]
+    repeats: dict[str, np.ndarray] = {}
+    for c in fs.counters:
+        if c.repeat and c.repeat_space not in repeats:
+            repeats[c.repeat_space] = repeat_flags(c, ev, catalog, bucket_ms, seen_before)
+    parts: list[list] = [[] for _ in fs.counters]
+    for s, view in _chunks(ev, catalog, bucket_ms, packings):
+        for j, c in enumerate(fs.counters):
+            if c.followers:
+                continue
+            hit = luts[j][view.code(c.entity, c.audience != "all")]
+            if c.repeat:
+                hit &= repeats[c.repeat_space][s:s + len(hit)]
+            parts[j].append(view.select(c.entity, np.flatnonzero(hit)))
+    out: list[CountTable | None] = []
+    for j, c in enumerate(fs.counters):
+        packing = packings[c.entity]
+        if c.followers:
+            out.append(None)
+        elif packing is None:
+            keys, buckets = (np.concatenate(x) for x in zip(*parts[j], strict=True)) if parts[j] else ([], [])
+            out.append(CountTable.aggregate(np.asarray(keys, np.int64), np.asarray(buckets, np.int64)))
+        else:
+            packed = np.concatenate(parts[j]) if parts[j] else np.empty(0, np.int64)
+            out.append(CountTable.from_packed(packed, packing))
+        parts[j] = []
+    return out
+
+
+def follower_table(follows: FollowState, bucket_ms: int) -> CountTable:
+    """The followers counter of a follow state: +1 in the bucket a follow starts, -1 in the one it ends."""
+    accounts, times, deltas = follows.deltas()
+    return CountTable.aggregate(accounts, times // bucket_ms, deltas)
+
+
+@dataclass(frozen=True)
+class RowQueries:
+    """Request rows with their key for every entity (-1 where none) and the bucket of the request."""
+
+    rows: RowArrays
+    keys: dict[str, np.ndarray]
+    hi: np.ndarray
+
+
+def row_queries(rows: pa.Table | RowArrays, catalog: Catalog, bucket_ms: int) -> RowQueries:
+    r = rows if isinstance(rows, RowArrays) else RowArrays.from_table(rows)
+    account = np.where(r.account >= 0, r.account, -1)
+    keys = {
+        "user": r.user, "account": account,
+        "post": np.where(r.ttype == POST, r.target, -1), "product": np.where(r.ttype == PRODUCT, r.target, -1),
+        "user_account": pair_key(r.user, account), "user_category": pair_key(r.user, r.category),
+        "tier_kind_format": np.where(r.ttype == POST, catalog.tier_cell(r.target), -1),
+    }
+    if np.any((r.ttype != POST) & (r.ttype != PRODUCT) & (r.ttype != ACCOUNT)):
+        raise FeatureError("request rows: target_type must be a target_type code (post, product, account)")
+    return RowQueries(r, keys, r.request_ms // bucket_ms)
+
+
+#: Entities keyed by the acting user: their counts are whole inside a partition of users.
+USER_ENTITIES = ("user", "user_account", "user_category")
+
+
+def answer(fs: FeatureSet, q: RowQueries, read: ReadFn, bucket_ms: int,
+           user_rows: np.ndarray | None = None) -> np.ndarray:
+    """Every read of ``fs`` for the rows of ``q`` (int64, rows × reads); rows without a key read 0.
+
+    ``user_rows`` (a partition's answer) limits reads of user-keyed entities to those rows; others are 0.
+    """
+    out = np.zeros((len(q.hi), len(fs.reads)), dtype=np.int64)
+    ordered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for j, rd in enumerate(fs.reads):
+        entity = fs.counters[rd.counter].entity
+        if entity not in ordered:
+            # Rows sorted by key once per entity: every read then searches with sorted queries.
+            keys = q.keys[entity]
+            valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
+            idx = np.flatnonzero(valid)
+            idx = idx[argsort_ids(keys[idx])]
+            ordered[entity] = (idx, keys[idx], q.hi[idx])
+        idx, keys, hi = ordered[entity]
+        lo = np.full(len(idx), ALL) if rd.window_hours is None else hi - window_buckets(rd.window_hours, bucket_ms)
+        out[idx, j] = read(rd.counter, keys, lo, hi)
+    return out
+
+
+def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray) -> np.ndarray:
+    """The feature matrix of the rows of ``q`` from their read counts (both paths end here)."""
+    valid = {entity: keys >= 0 for entity, keys in q.keys.items()}
+    valid["request"] = np.ones(len(q.hi), dtype=bool)
+
+    def provided(name: str) -> tuple[np.ndarray, np.ndarray]:
+        values = q.rows.provided.get(name, np.full(len(q.hi), np.nan))
+        return values, ~np.isnan(values)
+
+    return fs.assemble(Inputs(counts, valid, lambda column: catalog.lookup(column, q.rows), provided))
+
+
+def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int, q: RowQueries,
+                     user_rows: np.ndarray | None = None) -> np.ndarray:
+    """Read counts of the rows of ``q`` from the events (and follows) of one partition, or of everything."""
+    tables = count_events(fs, ev, catalog, bucket_ms)
+    if any(c.followers for c in fs.counters):
+        followers = follower_table(catalog.follows, bucket_ms)
+        tables = [followers if t is None else t for t in tables]
+    return answer(fs, q, lambda c, keys, lo, hi: tables[c].window_sums(keys, lo, hi),  # type: ignore[union-attr]
+                  bucket_ms, user_rows)
+
+
+class DataSource:
+    """The contract tables features are computed from: a data directory, or tables held in memory."""
+
+    def __init__(self, tables: Mapping[str, pa.Table] | None = None, *, data_dir: Path | None = None) -> None:
+        if (tables is None) == (data_dir is None):
+            raise FeatureError("DataSource needs exactly one of tables or data_dir")
+        self._tables = dict(tables or {})
+        self._dir = data_dir
+
+    @classmethod
+    def from_dir(cls, data_dir: Path) -> DataSource:
+        return cls(data_dir=Path(data_dir))
+
+    def table(self, name: str) -> pa.Table:
+        if self._dir is not None:
+            return read_table(self._dir, name)
+        if name not in self._tables:
+            raise FeatureError(f"DataSource has no table {name!r}")
+        return self._tables[name]
+
+    def catalog(self, follows: pa.Table | None = None) -> Catalog:
+        """The catalogue, over ``follows`` (default: the whole follows table)."""
+        return Catalog(self.table("accounts"), self.table("posts"), self.table("products"),
+                       self.table("follows") if follows is None else follows)
+
+    def events(self) -> EventArrays:
+        return EventArrays.from_table(self.table("events"))
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    """A point-in-time training frame: one float32 row per request row, columns of the feature set."""
+
+    values: np.ndarray
+    columns: list[str]
+    feature_set: str
+    version: int
+    fingerprint: str
+
+
+def build_frame(feature_set: FeatureSet, rows: pa.Table, data: DataSource, *,
+                settings: FeatureSettings | None = None, engine: str | None = None,
+                client: Client | None = None) -> FeatureFrame:
+    """Point-in-time features of ``rows`` from the events and catalogue of ``data``.
+
+    ``rows``: ``user_id, target_type (int8 code), target_id, account_id, category, request_ms`` (int64) plus
+    any provided columns. ``engine`` defaults to ``settings.engine``; with ``"dask"`` a ``distributed.Client``
+    may be passed as ``client``, otherwise one is started from the settings for this call.
+    """
+    settings = settings or FeatureSettings()
+    engine = engine or settings.engine
+    catalog = data.catalog()
+    q = row_queries(rows, catalog, settings.bucket_ms)
+    events = data.events()
+    if engine == "inprocess":
+        counts = answer_partition(feature_set, events, catalog, settings.bucket_ms, q)
+    elif engine == "dask":
+        from features.offline_dask import answer_dask  # only the Dask engine needs distributed
+
+        counts = answer_dask(feature_set, events, catalog, q, settings, client)
+    else:
+        raise FeatureError(f"unknown offline engine {engine!r} (inprocess or dask)")
+    values = evaluate(feature_set, q, catalog, counts)
+    return FeatureFrame(values, feature_set.columns, feature_set.name, feature_set.version, feature_set.fingerprint)

@@ -1,0 +1,68 @@
+"""The Dask engine: the same functions over partitions of users give bitwise the same frames as in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from distributed import Client, LocalCluster
+
+from experiments.settings import SimulatorSettings
+from experiments.simulate import simulate
+from features.contract import ENUMS
+from features.definitions import FeatureError
+from features.featuresets import get_feature_set
+from features.offline import DataSource, build_frame
+from features.offline_dask import user_partition
+from features.settings import FeatureSettings
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> DataSource:
+    out = tmp_path_factory.mktemp("world") / "small"
+    simulate(SimulatorSettings(), "small", 8, out)
+    return DataSource.from_dir(out)
+
+
+def rows_for(data: DataSource, target_type: int, n: int, seed: int) -> pa.Table:
+    ev, rng = data.events(), np.random.default_rng(seed)
+    pick = rng.choice(np.flatnonzero((ev.ttype == target_type) & (ev.action == 0)), n)
+    times = np.where(rng.random(n) < 0.5, ev.time[pick], rng.integers(ev.time.min(), ev.time.max(), n))
+    return data.catalog().candidate_rows(ev.user[pick], ENUMS["target_type"][target_type], ev.target[pick], times,
+                                         {"embedding_similarity": rng.random(n)})
+
+
+@pytest.mark.parametrize(("name", "target_type"), [("follow_feed_v1", 0), ("new_arrival_v1", 1)])
+@pytest.mark.parametrize("partitions", [0, 3])
+def test_dask_frames_are_bitwise_identical_to_in_process(client: Client, data: DataSource, name: str,
+                                                         target_type: int, partitions: int) -> None:
+    fs, rows = get_feature_set(name), rows_for(data, target_type, 3000, partitions)
+    local = build_frame(fs, rows, data, engine="inprocess")
+    settings = FeatureSettings(engine="dask", dask_partitions=partitions)
+    dask = build_frame(fs, rows, data, settings=settings, client=client)
+    assert np.array_equal(local.values.view(np.uint32), dask.values.view(np.uint32))
+    assert (local.values != 0).mean() > 0.3 and np.isfinite(local.values).all()
+
+
+def test_the_engine_and_the_scheduler_are_settings(client: Client, data: DataSource) -> None:
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 500, 1)
+    settings = FeatureSettings(engine="dask", dask_scheduler=client.scheduler.address)
+    remote = build_frame(fs, rows, data, settings=settings)  # connects by address, no client passed
+    assert np.array_equal(remote.values, build_frame(fs, rows, data).values)
+    with pytest.raises(FeatureError, match="unknown offline engine"):
+        build_frame(fs, rows, data, engine="spark")
+
+
+def test_users_spread_evenly_over_partitions() -> None:
+    counts = np.bincount(user_partition(np.arange(100_000), 4), minlength=4)
+    assert counts.min() > 0.95 * 25_000
+    assert np.array_equal(user_partition(np.arange(10), 3), user_partition(np.arange(10), 3))

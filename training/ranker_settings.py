@@ -1,0 +1,37 @@
+"""Settings of the slot rankers (the ``rankers`` section of the one settings tree)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Blend(BaseModel):
+    """Weight of each head in a slot's score: the platform's value of each action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    click: float = Field(1.0, ge=0, description="Value of a click.")
+    engage: float = Field(2.0, ge=0, description="Value of a like, comment or share.")
+    follow: float = Field(5.0, ge=0, description="Value of a new follow.")
+    purchase: float = Field(10.0, ge=0, description="Value of a purchase.")
+
+
+class RankerSettings(BaseModel):
+    """How the follow-feed and new-arrival rankers are trained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blend: Blend = Field(default_factory=Blend, description="Head weights of the blended score.")
+    n_estimators: int = Field(150, gt=0, description="Boosting rounds per head.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM learning rate.")
+    num_leaves: int = Field(31, ge=2, description="LightGBM leaves per tree.")
+    min_child_samples: int = Field(100, ge=1, description="LightGBM minimum rows per leaf.")
+    holdout_days: float = Field(2.0, gt=0, description="Last days of the data held out for metrics and promotion.")
+    random_state: int = Field(0, description="Seed of the calibration split and of LightGBM.")
+    n_jobs: int = Field(1, ge=1, description="LightGBM threads while training.")
+
+    def params(self) -> dict[str, float | int]:
+        """Keyword arguments of ``MultiHeadRanker`` (besides heads and blend)."""
+        return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
+                "n_jobs": self.n_jobs}

@@ -1,0 +1,64 @@
+"""`weitao bench ...`: performance benchmarks (`bench simulate` for now)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from experiments.bench import bench_simulate
+from weitao.commands.common import console, fail, progress, settings_of, summary_table
+
+app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
+
+COLUMNS = ("scale", "events", "pop s", "loop s", "events/s", "tables s", "write s", "peak MB")
+
+
+def print_simulate(results: Sequence[dict[str, Any]], title: str = "weitao bench simulate") -> None:
+    """The summary table of ``bench_simulate`` results."""
+    rows = [(r["scale"], f'{r["events"]:,}', f'{r["population_seconds"]:.2f}', f'{r["loop_seconds"]:.2f}',
+             f'{r["events_per_second"]:,.0f}', f'{r["tables_seconds"]:.2f}', f'{r["write_seconds"]:.2f}',
+             f'{r["peak_rss_mb"]:,.0f}') for r in results]
+    summary_table(title, COLUMNS, rows)
+
+
+def write_json(path: Path, name: str, results: Sequence[dict[str, Any]]) -> None:
+    """Write ``{name: {scale: result}}`` to ``path``, keeping other benchmarks already in the file."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            data = loaded if isinstance(loaded, dict) else {}
+        except json.JSONDecodeError:
+            data = {}
+    data[name] = {r["scale"]: r for r in results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@app.command("simulate")
+def simulate(
+    ctx: typer.Context,
+    scales: Annotated[str, typer.Option("--scales", help="Comma-separated scales, run in this order.")] = (
+        "small,medium,large"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every world.")] = 1,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Time population build, hour loop (events/s) and Parquet writing of simulated worlds, scale by scale."""
+    settings = settings_of(ctx).simulator
+    names = [s.strip() for s in scales.split(",") if s.strip()]
+    unknown = [s for s in names if s not in settings.scales]
+    if not names or unknown:
+        fail(f"unknown scale(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(settings.scales)}")
+    with progress() as p:
+        tasks = {s: p.add_task(f"simulating {s} world (seed {seed})", total=settings.scales[s].days * 24)
+                 for s in names}  # type: ignore[index]
+        results = bench_simulate(settings, names, seed,
+                                 on_hour=lambda scale, done, total: p.update(tasks[scale], completed=done))
+    print_simulate(results, f"weitao bench simulate --seed {seed}")
+    if json_path is not None:
+        write_json(json_path, "simulate", results)
+        console.print(f"figures written to [bold]{json_path.resolve()}[/bold]", soft_wrap=True)

@@ -1,0 +1,53 @@
+"""`weitao evaluate …`: closed-loop evaluation reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from experiments.settings import Scale
+from weitao.commands.common import console, fail, progress, settings_of, summary_table
+from weitao.feeds_eval import FEED_BASELINES, aggregate, evaluate_seed
+
+app = typer.Typer(no_args_is_help=True, help="Evaluate policies in closed loop on the simulated world.")
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        fail(f"--seeds: expected comma-separated integers, got {text!r}")
+        return []
+    if not seeds:
+        fail("--seeds: give at least one seed")
+    return seeds
+
+
+@app.command("feeds")
+def feeds(
+    ctx: typer.Context,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "1,2,3",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    scale: Annotated[Scale | None, typer.Option("--scale", help="World size (default: simulator.scale).")] = None,
+) -> None:
+    """nDCG@10 on true utility of our follow-feed and new-arrival rankers against baselines and the oracle."""
+    settings = settings_of(ctx)
+    seed_list = parse_seeds(seeds)
+    scale_ = scale or settings.simulator.scale
+    per_seed = []
+    steps = len(seed_list) * (3 + len(FEED_BASELINES))
+    with progress() as p:
+        task = p.add_task(f"closed-loop feeds evaluation ({scale_}, seeds {seeds})", total=steps)
+        for seed in seed_list:
+            per_seed.append(evaluate_seed(settings, scale_, seed, on_step=lambda _: p.advance(task)))
+    figures = aggregate(per_seed)
+    rows = [(slot, policy, f["ndcg_at_10"], f["ndcg_at_10_std"], f["realised_actions"])
+            for slot, by_policy in figures.items() for policy, f in by_policy.items()]
+    summary_table(f"nDCG@10 on true utility, mean over seeds {seeds}",
+                  ("slot", "policy", "nDCG@10", "std", "actions/session"), rows)
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+        console.print(f"figures written to {json_out}")

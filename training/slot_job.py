@@ -17,10 +17,9 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
-from features.catalog import DataSource
 from features.definitions import FeatureSet, Provided
 from features.featuresets import get_feature_set
-from features.offline import build_frame
+from features.offline import DataSource, build_frame
 from features.settings import FeatureSettings
 from ranking.model_store import seal_model_dir
 from training.impressions import ImpressionRows, impression_rows
@@ -122,8 +121,11 @@ def page_ndcg(request: np.ndarray, score: np.ndarray, gain: np.ndarray, k: int =
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],
                params: dict[str, Any] | None = None, features: FeatureSettings | None = None,
-               random_state: int = 0) -> SlotTraining:
-    """Fit the slot's ranker on impressions before ``split_ms`` and score it on those after."""
+               random_state: int = 0, client: Any = None) -> SlotTraining:
+    """Fit the slot's ranker on impressions before ``split_ms`` and score it on those after.
+
+    With a ``distributed.Client`` the heads are trained by ``lightgbm.dask`` on its workers.
+    """
     if slot not in SLOT_FEATURE_SET:
         raise ValueError(f"slot: {slot!r} has no ranker (known: {', '.join(SLOT_FEATURE_SET)})")
     fs = get_feature_set(SLOT_FEATURE_SET[slot])
@@ -139,7 +141,13 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
         raise ValueError(f"split_ms: {split_ms} leaves an empty train or held-out part")
     params = dict(params or {})
     model = MultiHeadRanker(heads=HEADS, blend=blend, random_state=random_state, **params)
-    model.fit(X[train], {h: v[train] for h, v in rows.labels.items()}, feature_names=frame.columns)
+    labels = {h: v[train] for h, v in rows.labels.items()}
+    if client is None:
+        model.fit(X[train], labels, feature_names=frame.columns)
+    else:
+        from training.ranker_dask import fit_dask  # the Dask path only when a cluster is given
+
+        fit_dask(model, X[train], labels, client, feature_names=frame.columns)
     held_rows = rows.take(held)
     X_held = X[held].copy()
     if "position" in frame.columns:  # score every logged item as if it were on top

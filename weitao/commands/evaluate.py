@@ -8,7 +8,9 @@ from typing import Annotated
 import orjson
 import typer
 
+from experiments.report import _clean
 from experiments.settings import Scale
+from weitao import amplification_eval
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 from weitao.feeds_eval import FEED_BASELINES, aggregate, evaluate_seed
 
@@ -51,3 +53,27 @@ def feeds(
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
         console.print(f"figures written to {json_out}")
+
+
+@app.command("amplification")
+def amplification(
+    ctx: typer.Context,
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "1,2,3,4,5",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
+    scale: Annotated[Scale, typer.Option("--scale", help="World size (busy: enough traffic to test posts).")] = "busy",
+) -> None:
+    """Our amplification gate against HN gravity, Reddit hot, Szabo–Huberman, follower count and random."""
+    settings = settings_of(ctx)
+    seed_list = parse_seeds(seeds)
+    per_seed = []
+    steps = len(seed_list) * (2 + len(amplification_eval.AMP_BASELINES))
+    with progress() as p:
+        task = p.add_task(f"closed-loop amplification evaluation ({scale}, seeds {seeds})", total=steps)
+        for seed in seed_list:
+            per_seed.append(amplification_eval.evaluate_seed(settings, scale, seed, lambda _: p.advance(task)))
+    figures = amplification_eval.aggregate(per_seed)
+    rows = [(policy, *[f[k] for k in amplification_eval.AMP_KEYS]) for policy, f in figures.items()]
+    summary_table(f"amplification, mean over seeds {seeds}", ("policy", *amplification_eval.AMP_KEYS), rows)
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(_clean(figures), option=orjson.OPT_INDENT_2))
+        console.print(f"figures written to {json_out} (an infinite median is written as null)")

@@ -1,0 +1,61 @@
+"""`weitao evaluate amplification`: our gate against published baselines in closed loop, over seeds.
+
+Every policy runs the evaluation window from the same simulated state, under the same capacity, and is
+scored against the hidden truth (SIMULATOR.md: truly good = top decile of public appeal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from experiments.closed_loop import LoopResult, PolicyFactory, baseline_factory, oracle_factory, prepare_world, run_one
+from experiments.gate_policy import GatePolicy
+from experiments.world.engine import World
+from experiments.world.events import Events
+from weitao.settings import Settings
+
+AMP_BASELINES = ("hn_gravity", "reddit_hot", "szabo_huberman", "follower_count", "random")
+AMP_KEYS = ("precision", "median_hours_to_amplify", "new_creator_ratio", "exposure_gini", "follows_per_1k",
+            "farm_posts_amplified")
+
+
+def gate_factory(settings: Settings) -> PolicyFactory:
+    """Our gate, warmed up on the logged history before the window."""
+
+    def make(world: World, threshold: float) -> GatePolicy:
+        policy = GatePolicy(len(world.pop.posts.account), settings.gate)
+        policy.warm_up(Events.concat(world.inherited), world.observation())
+        return policy
+
+    return make
+
+
+def evaluate_seed(settings: Settings, scale: str, seed: int,
+                  on_step: Callable[[str], None] | None = None) -> list[LoopResult]:
+    """Closed-loop amplification results of ours, the oracle and the baselines for one seed."""
+    prep = prepare_world(settings.simulator, scale, seed, settings.evaluation.eval_days)
+    factories: dict[str, PolicyFactory] = {"ours": gate_factory(settings), "oracle": oracle_factory}
+    factories.update({name: baseline_factory(name, seed) for name in AMP_BASELINES})
+    results = []
+    for i, (name, factory) in enumerate(factories.items()):
+        results.append(run_one(prep, i, name, factory))
+        if on_step is not None:
+            on_step(name)
+    return results
+
+
+def aggregate(per_seed: list[list[LoopResult]]) -> dict[str, dict[str, Any]]:
+    """{policy: {key: mean over seeds, ..., "per_seed": [{key: value}, ...]}}; an infinite median stays inf."""
+    out: dict[str, dict[str, Any]] = {}
+    for policy in [r.policy for r in per_seed[0]]:
+        rows = [next(r for r in seed if r.policy == policy).amplification for seed in per_seed]
+        entry: dict[str, Any] = {}
+        for key in AMP_KEYS:
+            values = np.array([row.get(key, np.nan) for row in rows], dtype=float)
+            entry[key] = float(np.mean(values)) if not np.isnan(values).all() else float("nan")
+        entry["per_seed"] = [{k: row.get(k) for k in (*AMP_KEYS, "amplified", "truly_good")} for row in rows]
+        out[policy] = entry
+    return out

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     results = bench_simulate(SimulatorSettings(), [s.strip() for s in args.scales.split(",") if s.strip()], args.seed)
-    print_simulate(results, f"bench_simulate --seed {args.seed}")
+    print_simulate(results, f"bench_simulate --seed {args.seed} (seconds)")
     write_json(RESULTS, "simulate", results)
     print(f"written {RESULTS}")
 

@@ -62,15 +62,16 @@ def probabilities(pop: Population, rows: Rows, p: WorldParams) -> Probs:
     """Hidden action probabilities of every row, without position bias."""
     if rows.is_product:
         prod = pop.products
-        vec, quality = prod.vec[rows.item], prod.quality[rows.item]
+        vec, quality = np.take(prod.vec, rows.item, axis=0), prod.quality[rows.item]
         appeal, kind, fmt = quality, np.zeros(len(rows.item), np.int64), np.zeros(len(rows.item), np.int64)
         sells = np.ones(len(rows.item), bool)
     else:
         posts = pop.posts
-        vec, quality, appeal = posts.vec[rows.item], posts.quality[rows.item], posts.appeal[rows.item]
+        # np.take copies whole rows; fancy indexing of a 2-D array is several times slower.
+        vec, quality, appeal = np.take(posts.vec, rows.item, axis=0), posts.quality[rows.item], posts.appeal[rows.item]
         kind, fmt = posts.kind[rows.item], posts.format[rows.item]
-        sells = np.diff(posts.product_offsets)[rows.item] > 0
-    taste = np.einsum("ij,ij->i", pop.users.taste[rows.user], vec)
+        sells = posts.product_offsets[rows.item + 1] > posts.product_offsets[rows.item]
+    taste = np.einsum("ij,ij->i", np.take(pop.users.taste, rows.user, axis=0), vec)
     loyalty = 1.5 * (pair_uniform(rows.user, rows.author, 11) - 0.5)
     fan = rows.is_fan
     term = np.where(fan, quality, appeal)
@@ -112,15 +113,23 @@ class Outcome:
 
 
 def sample(rng: np.random.Generator, pr: Probs, position: np.ndarray, p: WorldParams) -> Outcome:
-    """Draw what each shown row's user does."""
+    """Draw what each shown row's user does.
+
+    Everything but the click is conditional on it, so those draws are made for clicked rows only
+    (a few percent of impressions).
+    """
     n = len(position)
-    u = rng.random((6, n))
-    clicked = u[0] < examine(position, p) * pr.click
-    engaged = clicked & (u[1] < pr.engage)
-    kind = np.searchsorted([0.6, 0.85], u[2])  # like, comment, share
-    engage_action = np.where(engaged, 3 + kind, -1)
-    followed = clicked & (u[3] < pr.follow)
-    carted = clicked & (u[4] < pr.cart)
-    bought = carted & (u[5] < pr.purchase)
-    dwell = np.where(clicked, rng.lognormal(2.5 + 0.3 * pr.term, 0.6), np.nan)
+    clicked = rng.random(n) < examine(position, p) * pr.click
+    c = np.flatnonzero(clicked)
+    u = rng.random((5, len(c)))
+    engaged = u[0] < pr.engage[c]
+    kind = np.searchsorted([0.6, 0.85], u[1])  # like, comment, share
+    engage_action = np.full(n, -1, np.int64)
+    engage_action[c[engaged]] = 3 + kind[engaged]
+    followed, carted, bought = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
+    followed[c] = u[2] < pr.follow[c]
+    carted[c] = u[3] < pr.cart[c]
+    bought[c] = carted[c] & (u[4] < pr.purchase[c])
+    dwell = np.full(n, np.nan)
+    dwell[c] = rng.lognormal(2.5 + 0.3 * pr.term[c], 0.6)
     return Outcome(clicked, engage_action, followed, carted, bought, dwell)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from experiments.world.candidates import NEVER, FollowGraph, TimeIndex
-from experiments.world.events import ACTION, TARGET_POST, TARGET_PRODUCT, Events, Pending
+from experiments.world.events import ACTION, TARGET_POST, TARGET_PRODUCT, EventBatch, Events, Pending
 from experiments.world.params import HOUR_MS, HOURLY_CURVE, SESSION_SLOT_SHARE, SESSION_SLOTS, WorldParams
 from experiments.world.policy import AmplifyBatch, Catalog, Counters, Observation, Policy
-from experiments.world.population import Population
+from experiments.world.population import InverseCdf, Population
 from experiments.world.serve import SlotMetrics, candidates, choose, measure, reactions
-from experiments.world.side import farm_activity, offsite_visits
+from experiments.world.side import Farms, farm_activity, offsite_visits
 
 MAX_LEVEL = 4
 LIVE_MS = 48 * HOUR_MS
@@ -22,18 +22,23 @@ LIVE_MS = 48 * HOUR_MS
 _KIND_OF_ACTION = np.full(len(ACTION), -1, np.int64)
 _KIND_OF_ACTION[[ACTION["impression"], ACTION["click"], ACTION["dwell"]]] = [0, 1, 3]
 _KIND_OF_ACTION[[ACTION["like"], ACTION["comment"], ACTION["share"]]] = 2
+# Product counter of each action code: 0 impression, 1 click, 2 purchase.
+_PRODUCT_KIND = np.full(len(ACTION), -1, np.int64)
+_PRODUCT_KIND[[ACTION["impression"], ACTION["click"], ACTION["purchase"]]] = [0, 1, 2]
 
 
-def time_order(time: np.ndarray) -> np.ndarray:
-    """``np.argsort(time, kind="stable")``: one unstable sort of distinct keys (time, row) is faster."""
-    n = len(time)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    lo = int(time.min())
-    bits = max(n - 1, 1).bit_length()
-    if (int(time.max()) - lo).bit_length() + bits > 62:
-        return np.argsort(time, kind="stable")
-    return np.argsort(((time - lo) << bits) | np.arange(n))
+def _arrays_of(pop: Population) -> list[np.ndarray]:
+    """The population's arrays, which no one mutates while a world runs."""
+    parts = (pop, pop.users, pop.accounts, pop.posts, pop.products)
+    return [v for part in parts for v in vars(part).values() if isinstance(v, np.ndarray)]
+
+
+def _compact(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``ids`` (ascending, all below ``n``) and each id's index among them."""
+    touched = np.flatnonzero(np.bincount(ids, minlength=n))
+    index = np.empty(n, np.int64)
+    index[touched] = np.arange(len(touched))
+    return touched, index[ids]
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,11 @@ class World:
         self.counters = Counters(len(posts.account), len(pop.products.shop))
         self.pending = Pending(pop.start_ms, HOUR_MS)
         farm = pop.users.farm
-        self.farm_members = {int(f): np.flatnonzero(farm == f) for f in np.unique(farm[farm >= 0])}
+        self.farms = Farms.of(farm)
+        self.farm_members = self.farms.members()
         self.normal_users = np.flatnonzero(farm < 0)
         self.session_cum = np.cumsum(pop.users.activity[self.normal_users])
+        self._session_user = InverseCdf(self.session_cum, per_item=1)
         days = (pop.end_ms - pop.start_ms) / (24 * HOUR_MS)
         per_hour = np.sum(posts.created_ms >= pop.start_ms) / max(days * 24, 1)
         self.capacity = max(1, int(round(config.capacity_share * per_hour)))
@@ -108,8 +115,8 @@ class World:
         logged so far are shared, not copied (the twin starts with an empty log)."""
         pop, parts, amps = self.pop, self.parts, self.amplifications
         self.pop, self.parts, self.amplifications = None, [], []  # type: ignore[assignment]
-        try:
-            twin = copy.deepcopy(self)
+        try:  # arrays of the population (the graph reads the initial follows in place) are shared too
+            twin = copy.deepcopy(self, {id(a): a for a in _arrays_of(pop)})
         finally:
             self.pop, self.parts, self.amplifications = pop, parts, amps
         twin.pop, twin.rng = pop, np.random.default_rng(seed)
@@ -129,11 +136,13 @@ class World:
         t0 = self.now_ms
         if self.hour % 24 == 0:
             self._apply_follow_changes(t0)
-        parts = self._serve_sessions(policy, t0, explore)
+        log = EventBatch()
+        self._serve_sessions(policy, t0, explore, log)
         unserved = [farm_activity(self, t0, t0 + HOUR_MS), offsite_visits(self, t0, self.hour % 24),
                     self.pending.release(self.hour)]
-        ev = Events.concat(parts + unserved)
-        ev = ev.take(time_order(ev.time))
+        for part in unserved:
+            log.extend(part)
+        ev = log.build()
         self.parts.append(ev)
         self.last_events = ev
         self._count(ev, Events.concat(unserved))
@@ -141,15 +150,14 @@ class World:
         self._amplify(policy)
         return ev
 
-    def _serve_sessions(self, policy: Policy, t0: int, explore: float) -> list[Events]:
+    def _serve_sessions(self, policy: Policy, t0: int, explore: float, log: EventBatch) -> None:
         cfg = self.config
         curve = HOURLY_CURVE[(self.hour % 24 + 8) % 24] / HOURLY_CURVE.mean()
         expected = len(self.normal_users) * cfg.sessions_per_user_day / 24 * curve
         n = self.rng.poisson(expected)
-        users = self.normal_users[np.searchsorted(self.session_cum, self.rng.random(n) * self.session_cum[-1])]
+        users = self.normal_users[self._session_user(self.rng.random(n) * self.session_cum[-1])]
         times = t0 + self.rng.integers(0, HOUR_MS - 60_000, n)
         slot_of = self.rng.choice(len(SESSION_SLOTS), n, p=SESSION_SLOT_SHARE)
-        parts = []
         obs = self.observation()
         for s, slot in enumerate(SESSION_SLOTS):
             idx = np.flatnonzero(slot_of == s)
@@ -160,12 +168,10 @@ class World:
             if scores.shape != (len(batch),) or not np.isfinite(scores).all():
                 raise ValueError(f"policy {policy.name!r} returned bad scores for slot {slot}")
             shown, pos, prop = choose(self, batch, scores, explore)
-            ev, out, _ = reactions(self, batch, shown, pos, prop, times[idx], self.next_request)
+            out, _ = reactions(self, batch, shown, pos, prop, times[idx], self.next_request, log)
             self.next_request += len(idx)
-            parts.append(ev)
             if self.metrics is not None:
                 measure(self, batch, shown, pos, out, self.metrics.setdefault(slot, SlotMetrics()))
-        return parts
 
     def _apply_follow_changes(self, now_ms: int) -> None:
         for pending, apply in ((self.graph_additions, self.graph.add), (self.graph_removals, self.graph.end)):
@@ -185,7 +191,7 @@ class World:
 
     def _post_tallies(self, unserved: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(post, fan, kind, dwell) of this hour's post events; kind 0..3 is impression, click, engage, dwell."""
-        posts = np.flatnonzero(unserved.target_type == TARGET_POST)
+        posts = np.flatnonzero((unserved.target_type == TARGET_POST) & (_KIND_OF_ACTION[unserved.action] >= 0))
         post, action = unserved.target[posts], unserved.action[posts]
         fan = self.graph.is_fan(unserved.user[posts], self.pop.posts.account[post])
         kind = _KIND_OF_ACTION[action]
@@ -194,22 +200,27 @@ class World:
         return tuple(np.concatenate(cols) for cols in zip(*tallies, strict=True))  # type: ignore[return-value]
 
     def _count(self, ev: Events, unserved: Events) -> None:
-        """Update the observable counters from this hour's events (``unserved``: those not from served pages)."""
+        """Update the observable counters from this hour's events (``unserved``: those not from served pages).
+
+        Events are counted per post touched this hour (thousands) and added to those posts only, rather
+        than counting into arrays as long as the catalogue for every counter.
+        """
         c = self.counters
         post, fan, kind, dwell = self._post_tallies(unserved)
-        n = len(self.pop.posts.account)
-        for k, name in enumerate(("imp", "click", "engage")):
-            for suffix, who in (("fan", fan), ("nonfan", ~fan)):
-                arr = getattr(c, f"{name}_{suffix}")
-                arr += np.bincount(post[(kind == k) & who], minlength=n)
-        d = kind == 3
-        c.dwell_fan += np.bincount(post[d & fan], weights=dwell[d & fan], minlength=n)
-        c.dwell_nonfan += np.bincount(post[d & ~fan], weights=dwell[d & ~fan], minlength=n)
-        prod = np.flatnonzero(ev.target_type == TARGET_PRODUCT)
-        target, action = ev.target[prod], ev.action[prod]
-        m = len(self.pop.products.shop)
-        for arr, act in ((c.product_imp, "impression"), (c.product_click, "click"), (c.product_buy, "purchase")):
-            arr += np.bincount(target[action == ACTION[act]], minlength=m)
+        touched, slot = _compact(post, len(self.pop.posts.account))
+        t = len(touched)
+        cell = (2 * kind + ~fan) * t + slot  # FIELDS order: (impression, click, engage, dwell) x (fan, non-fan)
+        counted = kind < 3
+        counts = np.bincount(cell[counted], minlength=6 * t).reshape(6, t)
+        dwelt = np.bincount(cell[~counted] - 6 * t, weights=dwell[~counted], minlength=2 * t).reshape(2, t)
+        for name, values in zip(Counters.FIELDS, [*counts, *dwelt], strict=True):
+            getattr(c, name)[touched] += values
+        prod = np.flatnonzero((ev.target_type == TARGET_PRODUCT) & (_PRODUCT_KIND[ev.action] >= 0))
+        kind = _PRODUCT_KIND[ev.action[prod]]
+        touched, slot = _compact(ev.target[prod], len(c.product_imp))
+        counts = np.bincount(kind * len(touched) + slot, minlength=3 * len(touched)).reshape(3, -1)
+        for arr, values in zip((c.product_imp, c.product_click, c.product_buy), counts, strict=True):
+            arr[touched] += values
 
     def _amplify(self, policy: Policy) -> None:
         """Ask the policy where live posts belong; the world enforces capacities."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from experiments.world.behaviour import Outcome, Probs, Rows, expected_utility, pair_uniform, probabilities, sample
 from experiments.world.candidates import WINDOWS_MS, followed_items, sample_pool, top_pages
-from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, TARGET_PRODUCT, Events
+from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, TARGET_PRODUCT, EventBatch, Events
 from experiments.world.params import DAY_MS, HOUR_MS
 from experiments.world.policy import Batch
 
@@ -46,13 +46,14 @@ def candidates(world: World, slot: str, users: np.ndarray, t0: int) -> Batch:
         sess, item = followed_items(g, world.product_index, users, lo, t0)
         author, item_ms = pop.products.shop[item], pop.products.launched_ms[item]
     else:
-        created = pop.posts.created_ms
-        live = np.flatnonzero((world.level >= 1) & (created >= lo) & (created < t0))
+        live = world.posts_between(lo, t0)
+        live = live[world.level[live] >= 1]
         weight = world.pool_growth ** (world.level[live] - 1.0)
         sess, item = sample_pool(world.rng, live, weight, len(users), HOTLIST_PER_SESSION)
-        author, item_ms = pop.posts.account[item], created[item]
+        author, item_ms = pop.posts.account[item], pop.posts.created_ms[item]
     user = users[sess]
-    fan = g.is_fan(user, author)
+    # Follow-feed and new-arrival items come from followed accounts: every such row is a fan's.
+    fan = g.session_fans(users, sess, author) if slot == "hotlist" else np.ones(len(item), bool)
     level = world.level[item] if slot != "new_arrival" else np.zeros(len(item), np.int8)
     return Batch(slot, t0, sess, user, item, author, fan, item_ms, level)
 
@@ -64,8 +65,15 @@ def choose(world: World, batch: Batch, scores: np.ndarray, explore: float) -> tu
     if explore <= 0:
         return greedy_rows, greedy_pos, np.ones(len(greedy_rows))
     exploring = world.rng.random(n_sess) < explore
-    noisy = np.where(exploring[batch.session], world.rng.random(len(batch)), scores)
-    rows, pos = top_pages(batch.session, noisy, world.page_size)
+    noise = world.rng.random(len(batch))
+    # Only exploring sessions are re-ranked (by noise); the others keep their greedy page.
+    sub = np.flatnonzero(exploring[batch.session])
+    noisy_rows, noisy_pos = top_pages(batch.session[sub], noise[sub], world.page_size)
+    greedy = ~exploring[batch.session[greedy_rows]]
+    rows = np.concatenate([greedy_rows[greedy], sub[noisy_rows]])
+    pos = np.concatenate([greedy_pos[greedy], noisy_pos])
+    order = np.argsort(batch.session[rows] * world.page_size + pos)
+    rows, pos = rows[order], pos[order]
     greedy_rank = np.full(len(batch), -1)
     greedy_rank[greedy_rows] = greedy_pos
     n_cand = np.bincount(batch.session, minlength=n_sess)[batch.session[rows]]
@@ -96,36 +104,36 @@ def measure(world: World, batch: Batch, shown: np.ndarray, pos: np.ndarray, out:
 
 
 def reactions(world: World, batch: Batch, shown: np.ndarray, pos: np.ndarray, prop: np.ndarray,
-              session_ms: np.ndarray, request0: int) -> tuple[Events, Outcome, Probs]:
-    """Sample what users do with their pages and write it as events."""
+              session_ms: np.ndarray, request0: int, log: EventBatch) -> tuple[Outcome, Probs]:
+    """Sample what users do with their pages and add it to ``log`` as events."""
     rows = rows_of(batch, shown)
     pr = probabilities(world.pop, rows, world.params)
     out = sample(world.rng, pr, pos, world.params)
+    if not rows.is_product:
+        world.tally(rows.item, rows.is_fan, out.clicked, out.engage_action >= 0, out.dwell)
     slot = SLOT[batch.slot]
     ttype = TARGET_PRODUCT if rows.is_product else TARGET_POST
     t_imp = session_ms[batch.session[shown]] + pos * 4000
     request = request0 + batch.session[shown]
     base = dict(user=rows.user, target=rows.item, target_type=ttype, slot=slot, request=request)
-    parts = [Events.make(len(shown), **base, action=ACTION["impression"], time=t_imp, position=pos,
-                         propensity=prop)]
-    c = out.clicked
+    log.add(len(shown), **base, action=ACTION["impression"], time=t_imp, position=pos, propensity=prop)
+    c = np.flatnonzero(out.clicked)
     t_click = t_imp + world.rng.integers(1000, 20_000, len(shown))
     sub = {k: (v[c] if isinstance(v, np.ndarray) else v) for k, v in base.items()}
-    n = int(c.sum())
-    parts.append(Events.make(n, **sub, action=ACTION["click"], time=t_click[c], position=pos[c]))
-    parts.append(Events.make(n, **sub, action=ACTION["dwell"], time=t_click[c] + 1000 * out.dwell[c].astype(np.int64),
-                             dwell=out.dwell[c], position=pos[c]))
-    e = out.engage_action >= 0
-    parts.append(Events.make(int(e.sum()), **{k: (v[e] if isinstance(v, np.ndarray) else v) for k, v in base.items()},
-                             action=out.engage_action[e], time=t_click[e] + 5000))
-    f = out.followed
-    parts.append(Events.make(int(f.sum()), user=rows.user[f], target=rows.author[f], target_type=TARGET_ACCOUNT,
-                             slot=slot, request=request[f], action=ACTION["follow"], time=t_click[f] + 8000))
-    parts.append(_purchases(world, rows, out, t_click, slot, request))
-    parts.append(_unfollows(world, rows, pr, t_imp, slot, request))
+    log.add(len(c), **sub, action=ACTION["click"], time=t_click[c], position=pos[c])
+    log.add(len(c), **sub, action=ACTION["dwell"], time=t_click[c] + 1000 * out.dwell[c].astype(np.int64),
+            dwell=out.dwell[c], position=pos[c])
+    e = np.flatnonzero(out.engage_action >= 0)
+    log.add(len(e), **{k: (v[e] if isinstance(v, np.ndarray) else v) for k, v in base.items()},
+            action=out.engage_action[e], time=t_click[e] + 5000)
+    f = np.flatnonzero(out.followed)
+    log.add(len(f), user=rows.user[f], target=rows.author[f], target_type=TARGET_ACCOUNT, slot=slot,
+            request=request[f], action=ACTION["follow"], time=t_click[f] + 8000)
+    _purchases(world, rows, out, t_click, slot, request, log)
+    _unfollows(world, rows, pr, t_imp, slot, request, log)
     world.graph_additions.append((rows.user[f], rows.author[f], t_click[f] + 8000))
     world.pending.add(_revisits(world, rows, out, t_click))
-    return Events.concat(parts), out, pr
+    return out, pr
 
 
 def _product_of(world: World, rows: Rows) -> np.ndarray:
@@ -143,17 +151,17 @@ def basket_amount(world: World, product: np.ndarray, fan: np.ndarray) -> np.ndar
     return world.pop.products.price[product] * (1 + np.where(fan, extra, 0))
 
 
-def _purchases(world: World, rows: Rows, out: Outcome, t_click: np.ndarray, slot: int, request: np.ndarray) -> Events:
+def _purchases(world: World, rows: Rows, out: Outcome, t_click: np.ndarray, slot: int, request: np.ndarray,
+               log: EventBatch) -> None:
     product = _product_of(world, rows)
-    c = out.carted & (product >= 0)
-    b = out.bought & (product >= 0)
-    cart = Events.make(int(c.sum()), user=rows.user[c], target=product[c], target_type=TARGET_PRODUCT, slot=slot,
-                       request=request[c], action=ACTION["cart"], time=t_click[c] + 20_000)
+    c = np.flatnonzero(out.carted & (product >= 0))
+    b = np.flatnonzero(out.bought & (product >= 0))
+    log.add(len(c), user=rows.user[c], target=product[c], target_type=TARGET_PRODUCT, slot=slot,
+            request=request[c], action=ACTION["cart"], time=t_click[c] + 20_000)
     amount = basket_amount(world, product[b], rows.is_fan[b])
-    buy = Events.make(int(b.sum()), user=rows.user[b], target=product[b], target_type=TARGET_PRODUCT, slot=slot,
-                      request=request[b], action=ACTION["purchase"], time=t_click[b] + 120_000, amount=amount)
+    log.add(len(b), user=rows.user[b], target=product[b], target_type=TARGET_PRODUCT, slot=slot,
+            request=request[b], action=ACTION["purchase"], time=t_click[b] + 120_000, amount=amount)
     world.pending.add(schedule_repeats(world, rows.user[b], product[b], rows.is_fan[b], t_click[b] + 120_000))
-    return Events.concat([cart, buy])
 
 
 def _revisits(world: World, rows: Rows, out: Outcome, t_click: np.ndarray) -> Events:
@@ -178,12 +186,13 @@ def schedule_repeats(world: World, user: np.ndarray, product: np.ndarray, fan: n
                        slot=SLOT["other"], action=ACTION["purchase"], time=t[again] + delay, amount=amount)
 
 
-def _unfollows(world: World, rows: Rows, pr: Probs, t_imp: np.ndarray, slot: int, request: np.ndarray) -> Events:
+def _unfollows(world: World, rows: Rows, pr: Probs, t_imp: np.ndarray, slot: int, request: np.ndarray,
+               log: EventBatch) -> None:
     """Fans shown poor posts sometimes unfollow the account."""
     p = world.params
     prob = 1.0 / (1.0 + np.exp(-(p.unfollow_base - 0.8 * pr.term)))
-    gone = rows.is_fan & (world.rng.random(len(prob)) < prob)
+    gone = np.flatnonzero(rows.is_fan & (world.rng.random(len(prob)) < prob))
     t = t_imp[gone] + 3000
     world.graph_removals.append((rows.user[gone], rows.author[gone], t))
-    return Events.make(int(gone.sum()), user=rows.user[gone], target=rows.author[gone], target_type=TARGET_ACCOUNT,
-                       slot=slot, request=request[gone], action=ACTION["unfollow"], time=t)
+    log.add(len(gone), user=rows.user[gone], target=rows.author[gone], target_type=TARGET_ACCOUNT, slot=slot,
+            request=request[gone], action=ACTION["unfollow"], time=t)

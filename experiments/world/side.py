@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, TARGET_PRODUCT, Events
+from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, TARGET_PRODUCT, EventBatch, Events
+from experiments.world.follows import expand
 from experiments.world.params import HOUR_MS, HOURLY_CURVE
-
 from experiments.world.serve import basket_amount, schedule_repeats
 
 if TYPE_CHECKING:
@@ -17,26 +18,49 @@ if TYPE_CHECKING:
 _FARM_ACTIONS = ((ACTION["like"], 0.9), (ACTION["comment"], 0.5), (ACTION["share"], 0.4))
 
 
+@dataclass(frozen=True)
+class Farms:
+    """Farm members grouped by farm: ``users[start[k]:start[k] + size[k]]`` are the members of farm ``ids[k]``."""
+
+    ids: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+    users: np.ndarray
+
+    @classmethod
+    def of(cls, user_farm: np.ndarray) -> Farms:
+        """The farms of users whose farm id (or -1) is ``user_farm``."""
+        members = np.flatnonzero(user_farm >= 0)
+        members = members[np.argsort(user_farm[members], kind="stable")]
+        ids, start, size = np.unique(user_farm[members], return_index=True, return_counts=True)
+        return cls(ids, start, size, members)
+
+    def members(self) -> dict[int, np.ndarray]:
+        """Farm id -> its members (views)."""
+        return {int(f): self.users[a:a + n] for f, a, n in zip(self.ids, self.start, self.size, strict=True)}
+
+
 def _lockstep(world: World, posts: np.ndarray, farms: np.ndarray, t_start: np.ndarray) -> Events:
     """Every member of each farm hits the post within minutes, in the same order each time."""
-    members = world.farm_members
-    parts: list[Events] = []
-    for post, farm, t in zip(posts.tolist(), farms.tolist(), t_start.tolist(), strict=True):
-        users = members.get(farm)
-        if users is None or not len(users):
-            continue
-        n = len(users)
-        base = t + world.rng.integers(20_000, 120_000) + np.arange(n) * world.rng.integers(1000, 5000)
-        common = dict(user=users, target=post, target_type=TARGET_POST, slot=SLOT["follow_feed"])
-        parts.append(Events.make(n, **common, action=ACTION["impression"], time=base))
-        parts.append(Events.make(n, **common, action=ACTION["click"], time=base + 1000))
-        parts.append(Events.make(n, **common, action=ACTION["dwell"], time=base + 2000,
-                                 dwell=world.rng.uniform(0.5, 3.0, n)))
-        for action, share in _FARM_ACTIONS:
-            who = world.rng.random(n) < share
-            parts.append(Events.make(int(who.sum()), **{**common, "user": users[who]}, action=action,
-                                     time=base[who] + 3000))
-    return Events.concat(parts)
+    index = world.farms
+    k = np.minimum(np.searchsorted(index.ids, farms), max(len(index.ids) - 1, 0))
+    ok = np.flatnonzero(index.ids[k] == farms) if len(index.ids) else np.zeros(0, np.int64)
+    posts, k, t_start = posts[ok], k[ok], t_start[ok]
+    hit, pos = expand(index.start[k], index.size[k])  # one row per (post, member), members in farm order
+    rank = pos - index.start[k][hit]
+    rng = world.rng
+    base = (t_start + rng.integers(20_000, 120_000, len(posts)))[hit] + rank * rng.integers(1000, 5000, len(posts))[hit]
+    n, users, post = len(hit), index.users[pos], posts[hit]
+    const = dict(target_type=TARGET_POST, slot=SLOT["follow_feed"])
+    log = EventBatch()
+    log.add(n, **const, user=users, target=post, action=ACTION["impression"], time=base)
+    log.add(n, **const, user=users, target=post, action=ACTION["click"], time=base + 1000)
+    log.add(n, **const, user=users, target=post, action=ACTION["dwell"], time=base + 2000,
+            dwell=rng.uniform(0.5, 3.0, n))
+    for (action, share), draw in zip(_FARM_ACTIONS, rng.random((len(_FARM_ACTIONS), n)), strict=True):
+        who = np.flatnonzero(draw < share)
+        log.add(len(who), **const, user=users[who], target=post[who], action=action, time=base[who] + 3000)
+    return log.build()
 
 
 def farm_activity(world: World, t0: int, t1: int) -> Events:
@@ -46,15 +70,16 @@ def farm_activity(world: World, t0: int, t1: int) -> Events:
     lo, hi = np.searchsorted(world.posts_by_time, [t0, t1])
     new = world.posts_by_time_order[lo:hi]
     farm = pop.accounts.farm[pop.posts.account[new]]
-    paid = new[farm >= 0]
-    ev = [_lockstep(world, paid, farm[farm >= 0], created[paid])]
-    live = np.flatnonzero((world.level >= 2) & (created >= t0 - 48 * HOUR_MS) & (created < t0))
-    blend = np.flatnonzero(world.rng.random(len(world.farm_members)) < 0.02)
+    paid = np.flatnonzero(farm >= 0)
+    posts, farms, t_start = new[paid], farm[paid], created[new[paid]]
+    live = world.posts_between(t0 - 48 * HOUR_MS, t0)
+    live = live[world.level[live] >= 2]
+    blend = np.flatnonzero(world.rng.random(len(world.farms.ids)) < 0.02)
     if len(live) and len(blend):
-        picks = live[world.rng.integers(0, len(live), len(blend))]
-        farms = np.array(sorted(world.farm_members))[blend]
-        ev.append(_lockstep(world, picks, farms, t0 + world.rng.integers(0, HOUR_MS // 2, len(blend))))
-    return Events.concat(ev)
+        posts = np.concatenate([posts, live[world.rng.integers(0, len(live), len(blend))]])
+        farms = np.concatenate([farms, world.farms.ids[blend]])
+        t_start = np.concatenate([t_start, t0 + world.rng.integers(0, HOUR_MS // 2, len(blend))])
+    return _lockstep(world, posts, farms, t_start)
 
 
 def offsite_visits(world: World, t0: int, hour_of_day: int) -> Events:

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from experiments.world.candidates import NEVER
 from experiments.world.engine import World
-from experiments.world.events import Events, to_table
+from experiments.world.events import parts_table
 from features.contract import enum_array, ms
 
 
@@ -22,8 +22,7 @@ def contract_tables(world: World) -> dict[str, pa.Table]:
     pop = world.pop
     acc, posts, prod = pop.accounts, pop.posts, pop.products
     world._apply_follow_changes(world.now_ms)
-    fu, fa, since, until = world.graph.records()
-    order = np.lexsort((since, fa, fu))
+    fu, fa, since, until = world.graph.sorted_records()
     product_ids = pa.ListArray.from_arrays(pa.array(posts.product_offsets, pa.int32()),
                                            pa.array(posts.product_ids, pa.int64()))
     return {
@@ -48,9 +47,9 @@ def contract_tables(world: World) -> dict[str, pa.Table]:
             "visibility": enum_array("visibility", posts.public.astype(np.int8)),
             "created_at": ms(posts.created_ms), "product_ids": product_ids,
         }),
-        "follows": pa.table({"user_id": fu[order], "account_id": fa[order], "followed_at": ms(since[order]),
-                             "unfollowed_at": _times(until[order])}),
-        "events": to_table(Events.concat(world.parts)),
+        "follows": pa.table({"user_id": fu, "account_id": fa, "followed_at": ms(since),
+                             "unfollowed_at": _times(until)}),
+        "events": parts_table(world.parts),
     }
 
 

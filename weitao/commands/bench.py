@@ -14,7 +14,8 @@ from weitao.commands.common import console, fail, progress, settings_of, summary
 
 app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
 
-COLUMNS = ("scale", "events", "pop s", "loop s", "events/s", "tables s", "write s", "peak MB")
+# Seconds for population, hour loop, Arrow tables and Parquet writing; peak RSS in MB (narrow: fits 80 columns).
+COLUMNS = ("scale", "events", "pop", "loop", "events/s", "tables", "write", "RSS MB")
 
 
 def print_simulate(results: Sequence[dict[str, Any]], title: str = "weitao bench simulate") -> None:
@@ -58,7 +59,7 @@ def simulate(
                  for s in names}  # type: ignore[index]
         results = bench_simulate(settings, names, seed,
                                  on_hour=lambda scale, done, total: p.update(tasks[scale], completed=done))
-    print_simulate(results, f"weitao bench simulate --seed {seed}")
+    print_simulate(results, f"weitao bench simulate --seed {seed} (seconds)")
     if json_path is not None:
         write_json(json_path, "simulate", results)
         console.print(f"figures written to [bold]{json_path.resolve()}[/bold]", soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 from sklearn.metrics import roc_auc_score

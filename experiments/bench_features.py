@@ -204,7 +204,8 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
         frame = build_frame(fs, request, data, settings=settings, engine="inprocess")
     result: dict[str, Any] = {
         "meta": {"events": events, "rows": rows, "seed": seed, "feature_set": feature_set,
-                 "columns": len(frame.columns), "cpus": os.cpu_count(), "generate_s": gen["wall"]},
+                 "columns": len(frame.columns), "cpus": os.cpu_count(), "generate_s": gen["wall"],
+                 "load_average_at_start": os.getloadavg()[0]},
         "offline": {"wall_s": offline["wall"], "cpu_s": offline["cpu"], "events_per_s": events / offline["wall"],
                     "events_per_cpu_s": events / offline["cpu"]},
         "dask": {},
@@ -219,4 +220,5 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
     step(f"online update, {min(online_events, events):,} events in hourly batches")
     result["online"] = _online(feature_set, data, settings, min(online_events, events), request)
     result["meta"]["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["meta"]["load_average_at_end"] = os.getloadavg()[0]  # other processes make the figures noisy
     return result

@@ -3,7 +3,7 @@
 * :class:`DataSource`: the contract tables, from a data directory (``read_table``) or in memory (tests).
 * :class:`Catalog`: post → account, kind, format, publication time; product → shop, category, price, launch;
   account → tier, state, preferred, kind, category; and the follow graph (:class:`FollowState`).
-* :class:`EventArrays` and :class:`RowArrays`: events and request rows as numpy columns.
+* :class:`EventArrays`: events as numpy columns.
 
 A post's category is its account's main category (posts carry no category of their own); a product's is its
 own; an account page's is the account's. Catalogue attributes are those of the snapshot given (the contract
@@ -17,6 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +27,10 @@ import pyarrow.compute as pc
 from features.contract import ENUMS, enum_codes
 from features.counts import argsort_ids, sort_ids
 from features.definitions import FORMAT_GROUP_NAMES, FORMAT_GROUPS, FeatureError
+from features.storage import read_table
+
+if TYPE_CHECKING:
+    from features.offline import RowArrays
 
 OPEN = np.iinfo(np.int64).max
 PAIR_BITS = 24  # second id of a packed pair key (account or category) must be below 2**24
@@ -43,11 +49,13 @@ def pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(valid, (a << PAIR_BITS) | np.where(valid, b, 0), -1)
 
 
-def _ms(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def ms_column(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A timestamp (or int) column as int64 epoch milliseconds."""
     return pc.cast(column, pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-def _ints(column: pa.ChunkedArray | pa.Array, null: int = -1) -> np.ndarray:
+def int_column(column: pa.ChunkedArray | pa.Array, null: int = -1) -> np.ndarray:
+    """An integer (or bool) column as int64, nulls as ``null``."""
     values = pc.cast(column, pa.int64())
     if values.null_count:
         values = values.fill_null(null)
@@ -68,10 +76,10 @@ class EventArrays:
 
     @classmethod
     def from_table(cls, events: pa.Table) -> EventArrays:
-        return cls(_ints(events.column("event_id")), _ints(events.column("user_id")),
-                   enum_codes(events.column("target_type"), "target_type"), _ints(events.column("target_id")),
+        return cls(int_column(events.column("event_id")), int_column(events.column("user_id")),
+                   enum_codes(events.column("target_type"), "target_type"), int_column(events.column("target_id")),
                    enum_codes(events.column("action"), "action"), enum_codes(events.column("source"), "source"),
-                   _ms(events.column("event_time")))
+                   ms_column(events.column("event_time")))
 
     def __len__(self) -> int:
         return len(self.event_id)
@@ -90,37 +98,6 @@ class EventArrays:
     def widen(self) -> EventArrays:
         return EventArrays(*(a.astype(np.int64) if a.dtype == np.int32 else a for a in
                              (getattr(self, f) for f in self.__dataclass_fields__)))
-
-
-@dataclass(frozen=True)
-class RowArrays:
-    """Request rows: (user, candidate target, its account and category, request time) plus provided columns."""
-
-    user: np.ndarray
-    ttype: np.ndarray
-    target: np.ndarray
-    account: np.ndarray
-    category: np.ndarray
-    request_ms: np.ndarray
-    provided: Mapping[str, np.ndarray]
-
-    COLUMNS = ("user_id", "target_type", "target_id", "account_id", "category", "request_ms")
-
-    @classmethod
-    def from_table(cls, rows: pa.Table) -> RowArrays:
-        missing = [c for c in cls.COLUMNS if c not in rows.column_names]
-        if missing:
-            raise FeatureError(f"request rows lack column(s): {', '.join(missing)}")
-        tt = rows.column("target_type")
-        ttype = (enum_codes(tt, "target_type") if not pa.types.is_integer(tt.type) else _ints(tt)).astype(np.int8)
-        extra = {c: pc.cast(rows.column(c), pa.float64()).to_numpy(zero_copy_only=False)
-                 for c in rows.column_names if c not in cls.COLUMNS}
-        return cls(_ints(rows.column("user_id")), ttype, _ints(rows.column("target_id")),
-                   _ints(rows.column("account_id")), _ints(rows.column("category")),
-                   _ms(rows.column("request_ms")), extra)
-
-    def __len__(self) -> int:
-        return len(self.user)
 
 
 class _Ids:
@@ -168,8 +145,14 @@ class FollowState:
     @classmethod
     def from_table(cls, follows: pa.Table) -> FollowState:
         until = pc.cast(follows.column("unfollowed_at"), pa.int64()).fill_null(OPEN)
-        return cls(_ints(follows.column("user_id")), _ints(follows.column("account_id")),
-                   _ms(follows.column("followed_at")), until.to_numpy(zero_copy_only=False).astype(np.int64))
+        return cls(int_column(follows.column("user_id")), int_column(follows.column("account_id")),
+                   ms_column(follows.column("followed_at")), until.to_numpy(zero_copy_only=False).astype(np.int64))
+
+    def copy(self) -> FollowState:
+        """An independent state over the same base intervals (each online updater applies events to its own)."""
+        out = copy.copy(self)
+        out._overlay = {k: [list(iv) for iv in ivs] for k, ivs in self._overlay.items()}
+        return out
 
     def subset(self, keep: np.ndarray) -> FollowState:
         """The intervals of the rows where ``keep`` is true (a partition of users, for Dask)."""
@@ -260,11 +243,24 @@ class FollowState:
                     changes.append((account, t, -1))
             self._overlay[key] = ivs
         self._overlay_keys = np.array(sorted(self._overlay), dtype=np.int64)
+        if len(self._overlay) > max(50_000, len(self.user) // 20):
+            self._fold()
         out = np.array(changes, dtype=np.int64).reshape(-1, 3)
         return out[:, 0], out[:, 1], out[:, 2]
 
+    def _fold(self) -> None:
+        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised."""
+        keep = ~np.isin(pair_key(self.user, self.account), self._overlay_keys)
+        rows = [(k >> PAIR_BITS, k & ((1 << PAIR_BITS) - 1), s, u) for k, ivs in self._overlay.items() for s, u in ivs]
+        extra = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        self.user, self.account, self.since, self.until = (
+            np.concatenate([a[keep], extra[:, i]]) for i, a in enumerate((self.user, self.account, self.since,
+                                                                         self.until)))
+        self._keys, self._overlay, self._overlay_keys = None, {}, np.empty(0, np.int64)
+
     def deltas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Follower changes (account, time, +1/-1) of the base intervals: +1 at each start, -1 at each end."""
+        """Follower changes (account, time, +1/-1) of the base intervals (the snapshot, before any
+        :meth:`apply`): +1 at each start, -1 at each end."""
         ended = self.until != OPEN
         accounts = np.concatenate([self.account, self.account[ended]])
         times = np.concatenate([self.since, self.until[ended]])
@@ -283,22 +279,24 @@ class Catalog:
 
     def __init__(self, accounts: pa.Table, posts: pa.Table, products: pa.Table,
                  follows: pa.Table | FollowState) -> None:
-        self._acc = _Ids(_ints(accounts.column("account_id")))
+        self._acc = _Ids(int_column(accounts.column("account_id")))
         self.acc_tier = enum_codes(accounts.column("tier"), "tier").astype(np.int64)
         self.acc_state = enum_codes(accounts.column("tier_state"), "tier_state").astype(np.int64)
-        self.acc_preferred = _ints(accounts.column("preferred_shop"), 0)
+        self.acc_preferred = int_column(accounts.column("preferred_shop"), 0)
         self.acc_kind = enum_codes(accounts.column("kind"), "account_kind").astype(np.int64)
-        self.acc_category = _ints(accounts.column("category"))
-        self._post = _Ids(_ints(posts.column("post_id")))
-        self.post_account = _ints(posts.column("account_id"))
+        self.acc_category = int_column(accounts.column("category"))
+        self._post = _Ids(int_column(posts.column("post_id")))
+        self.post_account = int_column(posts.column("account_id"))
         self.post_kind = enum_codes(posts.column("kind"), "post_kind").astype(np.int64)
         self.post_format = enum_codes(posts.column("format"), "post_format").astype(np.int64)
-        self.post_created = _ms(posts.column("created_at"))
-        self._prod = _Ids(_ints(products.column("product_id")))
-        self.prod_shop = _ints(products.column("shop_id"))
-        self.prod_category = _ints(products.column("category"))
+        self.post_created = ms_column(posts.column("created_at"))
+        self.post_products = pc.list_value_length(posts.column("product_ids")).fill_null(0).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+        self._prod = _Ids(int_column(products.column("product_id")))
+        self.prod_shop = int_column(products.column("shop_id"))
+        self.prod_category = int_column(products.column("category"))
         self.prod_price = pc.cast(products.column("price"), pa.float64()).to_numpy(zero_copy_only=False)
-        self.prod_launched = _ms(products.column("launched_at"))
+        self.prod_launched = ms_column(products.column("launched_at"))
         self.follows = follows if isinstance(follows, FollowState) else FollowState.from_table(follows)
 
     def max_ids(self) -> tuple[int, int]:
@@ -366,6 +364,7 @@ class Catalog:
             "preferred_shop": (self.acc_preferred, acc), "account_kind": (self.acc_kind, acc),
             "post_kind": (self.post_kind, post), "post_format": (self.post_format, post),
             "format_group": (_GROUP[np.maximum(self.post_format, 0)], post),
+            "post_products": (self.post_products, post),
             "posting_hour": (((self.post_created + LOCAL_OFFSET_MS) // HOUR_MS) % 24, post),
             "launch_hour": (((self.prod_launched + LOCAL_OFFSET_MS) // HOUR_MS) % 24, prod),
             "price_band": (np.floor(np.log2(np.maximum(self.prod_price, 1e-9))), prod),
@@ -390,3 +389,32 @@ class Catalog:
                    "account_id": account, "category": self.target_category(ttype, targets, account),
                    "request_ms": np.broadcast_to(np.asarray(request_ms, np.int64), len(targets)).copy()}
         return pa.table({**columns, **{k: np.asarray(v, np.float64) for k, v in (provided or {}).items()}})
+
+
+class DataSource:
+    """The contract tables features are computed from: a data directory, or tables held in memory."""
+
+    def __init__(self, tables: Mapping[str, pa.Table] | None = None, *, data_dir: Path | None = None) -> None:
+        if (tables is None) == (data_dir is None):
+            raise FeatureError("DataSource needs exactly one of tables or data_dir")
+        self._tables = dict(tables or {})
+        self._dir = data_dir
+
+    @classmethod
+    def from_dir(cls, data_dir: Path) -> DataSource:
+        return cls(data_dir=Path(data_dir))
+
+    def table(self, name: str) -> pa.Table:
+        if self._dir is not None:
+            return read_table(self._dir, name)
+        if name not in self._tables:
+            raise FeatureError(f"DataSource has no table {name!r}")
+        return self._tables[name]
+
+    def catalog(self, follows: pa.Table | None = None) -> Catalog:
+        """The catalogue, over ``follows`` (default: the whole follows table)."""
+        return Catalog(self.table("accounts"), self.table("posts"), self.table("products"),
+                       self.table("follows") if follows is None else follows)
+
+    def events(self) -> EventArrays:
+        return EventArrays.from_table(self.table("events"))

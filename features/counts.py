@@ -72,25 +72,22 @@ class Packing:
 
 @dataclass(frozen=True)
 class CountTable:
-    """Counts per (key, bucket), sorted by key then bucket, with running sums (the offline aggregate and the
-    memory store's runs). Entries of ``keys[i]`` are ``starts[i]:starts[i+1]``."""
+    """Counts per (key, bucket) as sorted unique packed values with running sums.
 
-    keys: np.ndarray
-    starts: np.ndarray
-    buckets: np.ndarray
+    ``packed[i]`` is ``key << shift | (bucket - b0)`` and ``prefix[i]`` the count of all entries before it, so
+    a window of buckets of one key is the difference of two running sums found by two binary searches. Keys
+    too wide to pack are replaced by their rank in ``keys`` (otherwise ``keys`` is None).
+    """
+
+    packed: np.ndarray
     prefix: np.ndarray
+    shift: int
+    b0: int
+    keys: np.ndarray | None = None
 
     @classmethod
-    def from_sorted(cls, keys: np.ndarray, buckets: np.ndarray, counts: np.ndarray) -> CountTable:
-        prefix = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=prefix[1:])
-        return cls.from_runs(keys, buckets, prefix)
-
-    @classmethod
-    def from_runs(cls, keys: np.ndarray, buckets: np.ndarray, prefix: np.ndarray) -> CountTable:
-        """From sorted unique (key, bucket) entries and the running sum of their counts (length + 1)."""
-        starts = _runs(keys)
-        return cls(keys[starts[:-1]], starts, buckets.astype(np.int64, copy=False), prefix)
+    def empty(cls) -> CountTable:
+        return cls(np.empty(0, np.int64), np.zeros(1, np.int64), 1, 0)
 
     @classmethod
     def from_packed(cls, packed: np.ndarray, packing: Packing) -> CountTable:
@@ -99,101 +96,84 @@ class CountTable:
             # Small key spaces (accounts, tier cells): a histogram needs no sort at all.
             hist = np.bincount(packed, minlength=packing.cells)
             u = np.flatnonzero(hist)
-            return cls.from_sorted(*packing.unpack(u), hist[u])
+            prefix = np.zeros(len(u) + 1, np.int64)
+            np.cumsum(hist[u], out=prefix[1:])
+            return cls(u, prefix, packing.shift, packing.b0)
         packed.sort()
-        # Entries start where the packed value changes; the running count before an entry is its start.
+        # Entries start where the packed value changes; the count before an entry is its start position.
         prefix = _runs(packed)
-        u = packed[prefix[:-1]]
-        keys = u >> packing.shift
-        u &= (1 << packing.shift) - 1
-        u += packing.b0
-        return cls.from_runs(keys, u, prefix)
+        return cls(packed[prefix[:-1]], prefix, packing.shift, packing.b0)
 
     @classmethod
     def aggregate(cls, keys: np.ndarray, buckets: np.ndarray, values: np.ndarray | None = None) -> CountTable:
         """Sum ``values`` (default 1 per entry) per (key, bucket); keys must be >= 0."""
         keys, buckets = np.asarray(keys, np.int64), np.asarray(buckets, np.int64)
         if not len(keys):
-            return cls.from_sorted(keys, buckets, np.empty(0, np.int64))
-        max_key = int(keys.max())
-        packing = Packing.of(buckets, max_key)
-        if packing is not None and values is None:
-            # Sorting packed (key, bucket) values is several times faster than an argsort or a lexsort.
-            return cls.from_packed(packing.pack(keys, buckets), packing)
-        order = argsort_ids(packing.pack(keys, buckets)) if packing else np.lexsort((buckets, keys))
-        k, b = keys[order], buckets[order]
-        v = np.ones(len(k), np.int64) if values is None else np.asarray(values, np.int64)[order]
-        first = np.flatnonzero(np.concatenate([[True], (k[1:] != k[:-1]) | (b[1:] != b[:-1])]))
-        return cls.from_sorted(k[first], b[first], np.add.reduceat(v, first))
+            return cls.empty()
+        packing = Packing.of(buckets, int(keys.max()))
+        uniq = None
+        if packing is None:  # keys too wide: pack their ranks instead
+            uniq, ranks = np.unique(keys, return_inverse=True)
+            packing = Packing.of(buckets, len(uniq) - 1)
+            if packing is None:
+                raise FeatureError("too many keys × buckets to count in one table")
+            keys = ranks.astype(np.int64).ravel()
+        packed = packing.pack(keys, buckets)
+        if values is None and uniq is None:
+            return cls.from_packed(packed, packing)
+        if values is None:
+            packed.sort()
+            prefix = _runs(packed)
+            return cls(packed[prefix[:-1]], prefix, packing.shift, packing.b0, uniq)
+        sorted_packed, order = sort_ids(packed)
+        first = _runs(sorted_packed)
+        prefix = np.zeros(len(first), np.int64)
+        np.cumsum(np.add.reduceat(np.asarray(values, np.int64)[order], first[:-1]), out=prefix[1:])
+        return cls(sorted_packed[first[:-1]], prefix, packing.shift, packing.b0, uniq)
 
     @classmethod
     def merge(cls, tables: list[CountTable], floor: int | None = None) -> CountTable:
         """One table from several; entries before bucket ``floor`` are summed into bucket ``floor - 1``."""
         parts = [t.entries() for t in tables if len(t)]
         if not parts:
-            return tables[0]
+            return cls.empty()
         keys, buckets, counts = (np.concatenate(x) for x in zip(*parts, strict=True))
         if floor is not None:
             buckets = np.maximum(buckets, floor - 1)
         return cls.aggregate(keys, buckets, counts)
 
     def __len__(self) -> int:
-        return len(self.buckets)
+        return len(self.packed)
 
     def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(key, bucket, count) of every entry."""
-        keys = np.repeat(self.keys, np.diff(self.starts))
-        return keys, self.buckets, np.diff(self.prefix)
+        """(key, bucket, count) of every entry, sorted by key then bucket."""
+        keys = self.packed >> self.shift
+        if self.keys is not None:
+            keys = self.keys[keys]
+        return keys, (self.packed & ((1 << self.shift) - 1)) + self.b0, np.diff(self.prefix)
 
     def window_sums(self, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Sum over buckets ``lo <= b < hi`` for each key (0 for unknown keys)."""
+        """Sum over buckets ``lo <= b < hi`` for each key (0 for unknown keys and empty windows)."""
         keys = np.asarray(keys, np.int64)
-        out = np.zeros(len(keys), dtype=np.int64)
-        if not len(self.keys) or not len(keys):
-            return out
+        if not len(self.packed) or not len(keys):
+            return np.zeros(len(keys), dtype=np.int64)
         # Sorted queries make the binary searches cache-friendly; results go back to the caller's order.
+        order = None
         if len(keys) > 65_536 and np.any(keys[1:] < keys[:-1]):
-            order = argsort_ids(np.where(keys >= 0, keys, 0))
+            order = argsort_ids(np.maximum(keys, 0))
+            keys, lo, hi = keys[order], np.asarray(lo)[order], np.asarray(hi)[order]
+        if self.keys is None:
+            known = (keys >= 0) & (keys <= self.packed[-1] >> self.shift)
         else:
-            order = np.arange(len(keys))
-        q, lo, hi = keys[order], np.asarray(lo, np.int64)[order], np.asarray(hi, np.int64)[order]
-        r = np.minimum(np.searchsorted(self.keys, q), len(self.keys) - 1)
-        found = self.keys[r] == q
-        if 32 * len(q) >= len(self.buckets):
-            # Many queries: one searchsorted each over all entries as (key rank, bucket), built once per table.
-            comp, b0, span = self._composite()
-            base = r * span
-            pos_lo = np.searchsorted(comp, base + np.clip(lo - b0, 0, span - 1))
-            pos_hi = np.searchsorted(comp, base + np.clip(hi - b0, 0, span - 1))
-        else:
-            # Few queries (online reads): binary searches inside each key's entries, no pass over the table.
-            start, end = self.starts[r], self.starts[r + 1]
-            pos_lo, pos_hi = self._position(start, end, lo), self._position(start, end, hi)
-        sums = self.prefix[np.maximum(pos_hi, pos_lo)] - self.prefix[pos_lo]  # an empty window sums to 0
-        out[order] = np.where(found, sums, 0)
+            r = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            known, keys = self.keys[r] == keys, r
+        base = np.where(known, keys, 0) << self.shift
+        top = 1 << self.shift  # (key + 1) << shift: where the next key's entries begin
+        at_lo = np.searchsorted(self.packed, base + np.clip(np.asarray(lo, np.int64) - self.b0, 0, top))
+        at_hi = np.searchsorted(self.packed, base + np.clip(np.asarray(hi, np.int64) - self.b0, 0, top))
+        sums = np.where(known, self.prefix[np.maximum(at_hi, at_lo)] - self.prefix[at_lo], 0)
+        if order is None:
+            return sums
+        out = np.empty_like(sums)
+        out[order] = sums
         return out
-
-    def _composite(self) -> tuple[np.ndarray, int, int]:
-        """Entries as sorted int64 ``key rank * span + (bucket - b0)`` (cached on the table)."""
-        if "_comp" not in self.__dict__:
-            b0 = int(self.buckets.min())
-            span = int(self.buckets.max()) - b0 + 2
-            if len(self.keys) * span >= 1 << 62:
-                raise FeatureError("count table spans too many keys × buckets for one int64 index")
-            rank = np.repeat(np.arange(len(self.keys), dtype=np.int64) * span, np.diff(self.starts))
-            rank += self.buckets - b0
-            self.__dict__["_comp"] = (rank, b0, span)
-        return self.__dict__["_comp"]
-
-    def _position(self, start: np.ndarray, end: np.ndarray, bucket: np.ndarray) -> np.ndarray:
-        """First entry in [start, end) whose bucket is >= ``bucket``: a binary search per query, all at once
-        (costs queries × log(entries per key), not a pass over the table)."""
-        lo, hi = start.copy(), end.copy()
-        active = np.flatnonzero(lo < hi)
-        while len(active):
-            mid = (lo[active] + hi[active]) >> 1
-            below = self.buckets[mid] < bucket[active]
-            lo[active] = np.where(below, mid + 1, lo[active])
-            hi[active] = np.where(below, hi[active], mid)
-            active = active[lo[active] < hi[active]]
-        return lo

@@ -54,6 +54,7 @@ LOOKUPS: dict[str, tuple[str, str]] = {
     "post_kind": ("post", "post kind code (product, interactive, info, guide = 0..3)"),
     "post_format": ("post", "post format code (nine_grid, article, video, live = 0..3)"),
     "format_group": ("post", "format group code (image_text, video, live = 0..2)"),
+    "post_products": ("post", "number of products the post points at (what it can sell)"),
     "posting_hour": ("post", "hour of day the post was published, local time (UTC+8)"),
     "price_band": ("product", "floor(log2(price in yuan))"),
     "launch_hour": ("product", "hour of day the product was launched, local time (UTC+8)"),
@@ -156,7 +157,13 @@ def _check_window(window: int | None, what: str) -> None:
 
 @dataclass(frozen=True)
 class Feature:
-    """One feature, declared once: what it is about, its type, window, default, meaning and computation."""
+    """One feature, declared once: what it is about, its type, window, default, meaning and computation.
+
+    ``entity`` is what the value is keyed by (see :data:`ENTITIES`); ``dtype`` is ``int``, ``float``, ``bool``
+    or ``category`` (a code a model may treat as categorical; frames hold every value as float32);
+    ``window_hours`` is the window of its counts (None: since the beginning); ``default`` is the value when
+    nothing is known (the row has no key for the entity, a look-up does not apply, a rate has no denominator).
+    """
 
     name: str
     entity: str

@@ -116,6 +116,7 @@ def post_features() -> list[Feature]:
         _lookup("post_kind", "post", "post_kind", "category", -1.0, "product, interactive, info or guide"),
         _lookup("post_format", "post", "post_format", "category", -1.0, "nine_grid, article, video or live"),
         _lookup("post_posting_hour", "post", "posting_hour", "int", -1.0, "publication hour, UTC+8"),
+        _lookup("post_product_count", "post", "post_products", "int", 0.0, "products the post points at"),
         _lookup("post_freshness_hours", "request", "freshness_hours", "float", -1.0, "hours since publication"),
     ]
 
@@ -152,12 +153,18 @@ EMBEDDING = Feature("embedding_similarity", "request", "float", None, Provided("
                     float("nan"), "user-candidate embedding similarity, supplied by the ranker at request time")
 
 
+POSITION = Feature("position", "request", "float", None, Provided("position"), 0.0,
+                   "0-based position on the page: the logged one in training, 0 (the top) when ranking, so the "
+                   "model learns position bias apart from the item")
+
+
 def _sets() -> dict[str, FeatureSet]:
     visits = _count("ua_visits_30d", "user_account", MONTH, Count(("click",), ("account",)),
                     "the user's visits to the account page, 30 d")
     users = [*affinity("ua", "user_account", "the account"), visits, *affinity("uc", "user_category", "the category")]
-    follow_feed = FeatureSet("follow_feed_v1", 1, (*users, *account_features(), *post_features(), EMBEDDING))
-    new_arrival = FeatureSet("new_arrival_v1", 1, (*users, *account_features(), *product_features(), EMBEDDING))
+    request = (EMBEDDING, POSITION)
+    follow_feed = FeatureSet("follow_feed_v1", 1, (*users, *account_features(), *post_features(), *request))
+    new_arrival = FeatureSet("new_arrival_v1", 1, (*users, *account_features(), *product_features(), *request))
     return {s.name: s for s in (follow_feed, new_arrival)}
 
 

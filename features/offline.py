@@ -12,18 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from features.catalog import ACCOUNT, POST, PRODUCT, Catalog, EventArrays, FollowState, RowArrays, pair_key
-from features.contract import ENUMS
+from features.catalog import (
+    ACCOUNT,
+    POST,
+    PRODUCT,
+    Catalog,
+    DataSource,
+    EventArrays,
+    FollowState,
+    int_column,
+    ms_column,
+    pair_key,
+)
+from features.contract import ENUMS, enum_codes
 from features.counts import CountTable, Packing, argsort_ids
 from features.definitions import ALL, Counter, FeatureError, FeatureSet, Inputs, window_buckets
 from features.settings import FeatureSettings
-from features.storage import read_table
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -46,8 +56,8 @@ class EventView:
     """Per-event columns of a chunk of events, derived for counting (entity keys, fan status, codes)."""
 
     def __init__(self, ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 packings: dict[str, Packing | None]) -> None:
-        self.ev, self.catalog, self.packings = ev, catalog, packings
+                 packings: dict[str, Packing | None], fan_codes: np.ndarray | None = None) -> None:
+        self.ev, self.catalog, self.packings, self.fan_codes = ev, catalog, packings, fan_codes
         self.bucket = ev.time // bucket_ms
         self.account = catalog.target_account(ev.ttype, ev.target)
         bad = (ev.action < 0) | (ev.ttype < 0) | (ev.source < 0)
@@ -59,8 +69,15 @@ class EventView:
         self._fan: np.ndarray | None = None
 
     def fan(self) -> np.ndarray:
+        """Fan status at event time, looked up only for events some audience counter may count."""
         if self._fan is None:
-            self._fan = self.catalog.follows.is_fan(self.ev.user, self.account, self.ev.time)
+            ev, need = self.ev, np.ones(len(self.ev), bool) if self.fan_codes is None else self.fan_codes[self._code]
+            idx = np.flatnonzero(need & (self.account >= 0))
+            if len(idx) > 0.8 * len(ev):
+                self._fan = self.catalog.follows.is_fan(ev.user, self.account, ev.time)
+            else:
+                self._fan = np.zeros(len(ev), dtype=bool)
+                self._fan[idx] = self.catalog.follows.is_fan(ev.user[idx], self.account[idx], ev.time[idx])
         return self._fan
 
     def keys(self, entity: str) -> np.ndarray:
@@ -134,10 +151,11 @@ def _lut(counter: Counter) -> np.ndarray:
     return out
 
 
-def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int,
-            packings: dict[str, Packing | None]) -> Iterator[tuple[int, EventView]]:
+def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int, packings: dict[str, Packing | None],
+            fan_codes: np.ndarray | None = None) -> Iterator[tuple[int, EventView]]:
     for s in range(0, len(ev), CHUNK):
-        yield s, EventView(ev.take(slice(s, s + CHUNK)), catalog, bucket_ms, packings)  # type: ignore[arg-type]
+        chunk = ev.take(slice(s, s + CHUNK))  # type: ignore[arg-type]
+        yield s, EventView(chunk, catalog, bucket_ms, packings, fan_codes)
 
 
 def repeat_flags(counter: Counter, ev: EventArrays, catalog: Catalog, bucket_ms: int,
@@ -172,8 +190,13 @@ def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: i
     for c in fs.counters:
         if c.repeat and c.repeat_space not in repeats:
             repeats[c.repeat_space] = repeat_flags(c, ev, catalog, bucket_ms, seen_before)
+    # Event codes (without the fan bit) that some fan or non-fan counter counts: only they need fan status.
+    fan_codes = np.zeros(_N_CODES + 1, dtype=bool)
+    for lut, c in zip(luts, fs.counters, strict=True):
+        if c.audience != "all":
+            fan_codes |= lut[0:2 * (_N_CODES + 1):2] | lut[1:2 * (_N_CODES + 1):2]
     parts: list[list] = [[] for _ in fs.counters]
-    for s, view in _chunks(ev, catalog, bucket_ms, packings):
+    for s, view in _chunks(ev, catalog, bucket_ms, packings, fan_codes):
         for j, c in enumerate(fs.counters):
             if c.followers:
                 continue
@@ -200,6 +223,37 @@ def follower_table(follows: FollowState, bucket_ms: int) -> CountTable:
     """The followers counter of a follow state: +1 in the bucket a follow starts, -1 in the one it ends."""
     accounts, times, deltas = follows.deltas()
     return CountTable.aggregate(accounts, times // bucket_ms, deltas)
+
+
+@dataclass(frozen=True)
+class RowArrays:
+    """Request rows: (user, candidate target, its account and category, request time) plus provided columns."""
+
+    user: np.ndarray
+    ttype: np.ndarray
+    target: np.ndarray
+    account: np.ndarray
+    category: np.ndarray
+    request_ms: np.ndarray
+    provided: Mapping[str, np.ndarray]
+
+    COLUMNS = ("user_id", "target_type", "target_id", "account_id", "category", "request_ms")
+
+    @classmethod
+    def from_table(cls, rows: pa.Table) -> RowArrays:
+        missing = [c for c in cls.COLUMNS if c not in rows.column_names]
+        if missing:
+            raise FeatureError(f"request rows lack column(s): {', '.join(missing)}")
+        tt = rows.column("target_type")
+        ttype = (enum_codes(tt, "target_type") if not pa.types.is_integer(tt.type) else int_column(tt)).astype(np.int8)
+        extra = {c: pc.cast(rows.column(c), pa.float64()).to_numpy(zero_copy_only=False)
+                 for c in rows.column_names if c not in cls.COLUMNS}
+        return cls(int_column(rows.column("user_id")), ttype, int_column(rows.column("target_id")),
+                   int_column(rows.column("account_id")), int_column(rows.column("category")),
+                   ms_column(rows.column("request_ms")), extra)
+
+    def __len__(self) -> int:
+        return len(self.user)
 
 
 @dataclass(frozen=True)
@@ -273,35 +327,6 @@ def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_m
         tables = [followers if t is None else t for t in tables]
     return answer(fs, q, lambda c, keys, lo, hi: tables[c].window_sums(keys, lo, hi),  # type: ignore[union-attr]
                   bucket_ms, user_rows)
-
-
-class DataSource:
-    """The contract tables features are computed from: a data directory, or tables held in memory."""
-
-    def __init__(self, tables: Mapping[str, pa.Table] | None = None, *, data_dir: Path | None = None) -> None:
-        if (tables is None) == (data_dir is None):
-            raise FeatureError("DataSource needs exactly one of tables or data_dir")
-        self._tables = dict(tables or {})
-        self._dir = data_dir
-
-    @classmethod
-    def from_dir(cls, data_dir: Path) -> DataSource:
-        return cls(data_dir=Path(data_dir))
-
-    def table(self, name: str) -> pa.Table:
-        if self._dir is not None:
-            return read_table(self._dir, name)
-        if name not in self._tables:
-            raise FeatureError(f"DataSource has no table {name!r}")
-        return self._tables[name]
-
-    def catalog(self, follows: pa.Table | None = None) -> Catalog:
-        """The catalogue, over ``follows`` (default: the whole follows table)."""
-        return Catalog(self.table("accounts"), self.table("posts"), self.table("products"),
-                       self.table("follows") if follows is None else follows)
-
-    def events(self) -> EventArrays:
-        return EventArrays.from_table(self.table("events"))
 
 
 @dataclass(frozen=True)

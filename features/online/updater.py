@@ -29,12 +29,14 @@ _FOLLOW, _UNFOLLOW = ENUMS["action"].index("follow"), ENUMS["action"].index("unf
 class OnlineFeatures:
     """The features of ``feature_set`` kept current in ``store`` from events, over ``catalog``.
 
-    ``catalog.follows`` is the follow snapshot the stream starts from; it is updated in place by follow and
-    unfollow events. On first use of a store namespace the snapshot's follower counts are written to it.
+    ``catalog.follows`` is the follow snapshot the stream starts from; the updater applies follow and unfollow
+    events to its own copy (so updaters of several feature sets can share one catalogue). On first use of a
+    store namespace the snapshot's follower counts are written to it.
     """
 
     def __init__(self, feature_set: FeatureSet, store: OnlineStore, catalog: Catalog) -> None:
-        self.feature_set, self.store, self.catalog = feature_set, store, catalog
+        self.feature_set, self.store = feature_set, store
+        self.catalog = catalog.with_follows(catalog.follows.copy())
         self.bucket_ms = store.layout.bucket_ms
         self._followers = next((i for i, c in enumerate(feature_set.counters) if c.followers), None)
         self._now: int | None = None

@@ -241,7 +241,7 @@ def test_count_table_sums_windows_like_a_loop() -> None:
         values = rng.integers(-3, 5, 4000)
         for table, v in ((CountTable.aggregate(keys, buckets), np.ones(4000, int)),
                          (CountTable.aggregate(keys, buckets, values), values)):
-            qk = np.concatenate([rng.choice(keys, 300), [7, -5]])
+            qk = np.concatenate([rng.choice(keys, 300), [7 + (1 << 61), -5]])  # beyond the largest key, negative
             lo = np.where(rng.random(302) < 0.2, ALL, rng.integers(90, 310, 302))
             hi = rng.integers(90, 320, 302)
             want = [v[(keys == k) & (buckets >= a) & (buckets < b)].sum() for k, a, b in zip(qk, lo, hi, strict=True)]
@@ -269,3 +269,15 @@ def test_pair_keys_refuse_ids_that_would_collide() -> None:
     assert pair_key(np.array([3, -1]), np.array([5, 5])).tolist() == [(3 << 24) | 5, -1]
     with pytest.raises(ValueError, match="too large"):
         pair_key(np.array([1]), np.array([1 << 24]))
+
+
+def test_fan_status_with_sparse_user_ids_matches_a_loop() -> None:
+    rng = np.random.default_rng(0)
+    for top in (500, 10**11):  # dense ids use a per-user table, sparse ones a plain binary search
+        u, a = rng.integers(0, top, 800), rng.integers(0, 40, 800)
+        since = rng.integers(0, 100, 800)
+        until = since + rng.integers(1, 50, 800)
+        state = FollowState(u, a, since, until)
+        q, t = rng.integers(0, 800, 4000), rng.integers(0, 160, 4000)
+        want = [((u == x) & (a == y) & (since <= z) & (z < until)).any() for x, y, z in zip(u[q], a[q], t, strict=True)]
+        np.testing.assert_array_equal(state.is_fan(u[q], a[q], t), want)

@@ -182,6 +182,17 @@ def test_follows_and_unfollows_update_fans_and_audiences(store: StoreFactory) ->
     assert online.get(request(cat, 9, 1, T0 + 1))[0, 3] == 1  # fans at the start of the request's bucket
 
 
+def test_updaters_sharing_a_catalogue_each_apply_follows(store: StoreFactory) -> None:
+    cat = catalog()
+    first, second = OnlineFeatures(SET, store(SET), cat), OnlineFeatures(SET, store(SET), cat)
+    batch = events([(1, 3, "account", 0, "follow", T0 + 10)])
+    first.update(batch)
+    second.update(batch)
+    rows = request(cat, 9, 1, T0 + H)
+    assert first.get(rows)[0, 3] == second.get(rows)[0, 3] == 1
+    assert cat.follows.is_fan(np.array([3]), np.array([0]), np.array([T0 + H])).tolist() == [False]  # untouched
+
+
 def test_online_equals_offline_on_a_stream(store: StoreFactory) -> None:
     """The updater's values equal the offline frame's for the same events (a small exact case)."""
     rng = np.random.default_rng(3)
@@ -246,3 +257,15 @@ def test_layout_keeps_the_longest_window() -> None:
     click = SET.reads.index(by_counter[("click",)])
     assert layout.keep[SET.reads[click].counter] == 2 + 48
     assert layout.totals[SET.reads[0].counter] and not layout.totals[SET.reads[click].counter]
+
+
+def test_follow_state_folds_a_large_overlay_and_keeps_answers() -> None:
+    cat = catalog([(u, 0, T0 - H, None) for u in range(50)])
+    state = cat.follows.copy()
+    users = np.arange(60_000)
+    state.apply(users, np.ones(60_000, np.int64), np.full(60_000, T0), np.ones(60_000, bool))  # folds
+    state.apply(np.array([0, 7]), np.array([0, 0]), np.array([T0 + 5, T0 + 5]), np.array([False, False]))
+    got = state.is_fan(np.array([5, 59_999, 0, 0, 7, 60_000]), np.array([1, 1, 0, 0, 0, 1]),
+                       np.array([T0, T0, T0 + 4, T0 + 5, T0 + 6, T0]))
+    assert got.tolist() == [True, True, True, False, False, False]
+    assert not state._overlay or len(state._overlay) == 2

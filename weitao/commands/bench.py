@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from experiments.bench import bench_simulate
+from weitao.commands import bench_features as bench_features_cmd
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 
 app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
@@ -63,3 +64,6 @@ def simulate(
     if json_path is not None:
         write_json(json_path, "simulate", results)
         console.print(f"figures written to [bold]{json_path.resolve()}[/bold]", soft_wrap=True)
+
+
+app.command("features")(bench_features_cmd.features)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from weitao.commands import bench as bench_cmd
+from weitao.commands import benchmark as benchmark_cmd
 from weitao.commands import config as config_cmd
 from weitao.commands import data as data_cmd
 from weitao.commands import evaluate as evaluate_cmd
@@ -23,6 +24,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(evaluate_cmd.app, name="evaluate")
 app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(benchmark_cmd.app, name="benchmark")
 app.add_typer(tiers_cmd.app, name="tiers")
 simulate_cmd.register(app)
 quickstart_cmd.register(app)

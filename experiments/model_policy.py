@@ -20,6 +20,7 @@ from features.featuresets import get_feature_set
 from features.online import make_store
 from features.online.updater import OnlineFeatures
 from features.settings import FeatureSettings
+from ranking.affinity import Affinity
 from ranking.heads import HeadModel
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
@@ -31,9 +32,11 @@ class ModelPolicy:
     name = "ours"
 
     def __init__(self, models: Mapping[str, HeadModel], tables: Mapping[str, pa.Table], history: Events,
-                 fallback: Policy, settings: FeatureSettings | None = None) -> None:
+                 fallback: Policy, settings: FeatureSettings | None = None,
+                 affinities: Mapping[str, Affinity | None] | None = None) -> None:
         settings = settings or FeatureSettings()
         self.models = dict(models)
+        self.affinities = dict(affinities or {})
         self.fallback = fallback
         self.online: dict[str, OnlineFeatures] = {}
         catalog = Catalog(tables["accounts"], tables["posts"], tables["products"], tables["follows"])
@@ -75,8 +78,10 @@ class ModelPolicy:
             "category": category.astype(np.int64), "request_ms": np.full(n, batch.now_ms, np.int64),
         })
         online = self.online[batch.slot]
-        for name in _provided(online):
-            rows = rows.append_column(name, pa.array(np.zeros(n)))
+        affinity = self.affinities.get(batch.slot)
+        provided = {"embedding_similarity": affinity.similarity(batch.user, batch.author)} if affinity else {}
+        for name in _provided(online):  # position stays 0: every candidate is scored as if on top
+            rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(n))))
         return model.predict(online.get(rows))
 
     def amplify(self, batch: AmplifyBatch, obs: Observation) -> tuple[np.ndarray, np.ndarray]:

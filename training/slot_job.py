@@ -21,6 +21,7 @@ from features.definitions import FeatureSet, Provided
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame
 from features.settings import FeatureSettings
+from ranking.affinity import Affinity
 from ranking.model_store import seal_model_dir
 from training.impressions import ImpressionRows, impression_rows
 from training.ranker import HEADS, MultiHeadRanker
@@ -41,6 +42,7 @@ class SlotTraining:
     data_snapshot_id: str
     params: dict[str, Any] = field(default_factory=dict)
     held_out: dict[str, Any] = field(default_factory=dict, repr=False)
+    affinity: Affinity | None = None
 
     def plots(self) -> dict[str, Any]:
         """Feature importance, calibration and gain-by-position figures of the held-out days."""
@@ -62,6 +64,8 @@ class SlotTraining:
                 "split_id": self.split_id, "data_snapshot_id": self.data_snapshot_id,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
         self.model.save(folder, meta)
+        if self.affinity is not None:
+            self.affinity.save(folder)
         seal_model_dir(folder)
         return folder
 
@@ -86,6 +90,23 @@ def snapshot_id(tables: dict[str, pa.Table]) -> str:
     last = ev.column("event_time").cast(pa.int64()).to_numpy().max(initial=0)
     blob = ",".join(f"{k}={t.num_rows}" for k, t in sorted(tables.items())) + f",last={last}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def fit_affinity(tables: dict[str, pa.Table], until_ms: int, random_state: int) -> Affinity | None:
+    """ALS factors of user × account interactions logged before ``until_ms`` (the training days only)."""
+    from training.embeddings import make_embeddings
+    from training.embeddings_interactions import Interactions, interaction_pairs
+
+    ev = tables["events"]
+    before = pa.compute.less(ev.column("event_time").cast(pa.int64()), until_ms)
+    pairs = interaction_pairs(ev.filter(before), target="account", posts=tables["posts"],
+                              products=tables["products"])
+    if len(pairs) < 10:
+        return None
+    model = make_embeddings("als", factors=16, iterations=10, random_state=random_state, num_threads=1)
+    model.fit(Interactions.from_pairs(pairs))
+    return Affinity(model.user_ids_, np.asarray(model.user_factors_), model.item_ids_,
+                    np.asarray(model.item_factors_))
 
 
 def _held_out_metrics(model: MultiHeadRanker, X: np.ndarray, X_top: np.ndarray,
@@ -132,11 +153,20 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
     rows = impression_rows(tables, slot)
     if len(rows) == 0:
         raise ValueError(f"slot: no logged impressions of {slot!r} to train on")
+    t = rows.rows.column("request_ms").to_numpy()
+    # Factors come from the first half of the training days and the ranker learns from the second half:
+    # factors fitted on the very clicks a row is labelled with would leak its label.
+    factor_cut = int(t.min(initial=split_ms) + (split_ms - t.min(initial=split_ms)) // 2)
+    affinity = fit_affinity(tables, factor_cut, random_state)
     provided = {"position": rows.position.astype(np.float64)}
+    if affinity is not None:
+        provided["embedding_similarity"] = affinity.similarity(rows.rows.column("user_id").to_numpy(),
+                                                               rows.rows.column("account_id").to_numpy())
     frame = build_frame(fs, with_provided(rows.rows, fs, provided), DataSource(tables), settings=features)
     X = frame.values
-    t = rows.rows.column("request_ms").to_numpy()
     train, held = t < split_ms, t >= split_ms
+    if affinity is not None:
+        train &= t >= factor_cut
     if not train.any() or not held.any():
         raise ValueError(f"split_ms: {split_ms} leaves an empty train or held-out part")
     params = dict(params or {})
@@ -155,4 +185,4 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
     metrics = _held_out_metrics(model, X[held], X_held, held_rows)
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
-    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out)
+    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out, affinity)

@@ -27,6 +27,7 @@ from experiments.model_policy import ModelPolicy
 from experiments.world.engine import World
 from experiments.world.events import Events
 from experiments.world.tables import contract_tables
+from ranking.affinity import Affinity
 from ranking.heads import HeadModel
 from training.slot_job import train_slot
 from weitao.settings import Settings
@@ -36,15 +37,17 @@ FEED_BASELINES = ("chronological", "popularity", "follower_count")
 DAY_MS = 86_400_000
 
 
-def train_models(settings: Settings, tables: dict[str, Any], split_ms: int, folder: Path) -> dict[str, HeadModel]:
+def train_models(settings: Settings, tables: dict[str, Any], split_ms: int,
+                 folder: Path) -> tuple[dict[str, HeadModel], dict[str, Affinity | None]]:
     """Fit both feed rankers and load them back the way the service does (from model directories)."""
-    models = {}
+    models, affinities = {}, {}
     for slot in FEED_SLOTS:
         result = train_slot(tables, slot, split_ms=split_ms, blend=settings.rankers.blend.model_dump(),
                             params=settings.rankers.params(), features=settings.features,
                             random_state=settings.rankers.random_state)
-        models[slot] = HeadModel.load(result.save(folder / slot, settings.config_hash()))
-    return models
+        saved = result.save(folder / slot, settings.config_hash())
+        models[slot], affinities[slot] = HeadModel.load(saved), Affinity.load(saved)
+    return models, affinities
 
 
 def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[str], None] | None = None,
@@ -59,12 +62,12 @@ def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[
     history = Events.concat(prep.world.parts)
     split_ms = prep.window_start_ms - int(settings.rankers.holdout_days * DAY_MS)
     with tempfile.TemporaryDirectory() as tmp:
-        models = train_models(settings, tables, split_ms, Path(tmp))
+        models, affinities = train_models(settings, tables, split_ms, Path(tmp))
     step(f"seed {seed}: trained")
     def ours(world: World, threshold: float) -> ModelPolicy:
         gate = GatePolicy(len(world.pop.posts.account), settings.gate)
         gate.warm_up(history, world.observation())
-        return ModelPolicy(models, tables, history, gate, settings.features)
+        return ModelPolicy(models, tables, history, gate, settings.features, affinities)
 
     factories: dict[str, PolicyFactory] = {"ours": ours, "oracle": oracle_factory}
     factories.update({name: baseline_factory(name, seed) for name in baselines})

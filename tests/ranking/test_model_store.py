@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
@@ -24,42 +23,16 @@ from ranking.model_store import (
     load_registered,
     seal_model_dir,
 )
+from tests.model_artifacts import COLUMNS, FS, X_PROBE, FeatureSet, make_model_dir
 from training.registry import model_name, promote, register
 from training.settings import TrackingSettings
 from training.tracking import log_model_run
 
-COLUMNS = ("follower_ctr_7d", "post_age_hours", "account_tier", "is_fan")
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    name: str = "follow_feed"
-    version: int = 1
-    fingerprint: str = "fp-1"
-    columns: tuple[str, ...] = COLUMNS
-
-
-FS = FeatureSet()
-X_PROBE = np.random.default_rng(99).random((8, len(COLUMNS)))
-
 
 def make_model(folder: Path, fs: FeatureSetLike = FS, *, seed: int = 0, config_hash: str = "cfg0") -> lgb.Booster:
-    """A sealed 5-tree model folder on random data, following the artifact contract; returns its head."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((200, len(fs.columns)))
-    y = (x[:, 0] + 0.3 * rng.random(200) > 0.6).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1, "seed": seed},
-                        lgb.Dataset(x, y, feature_name=list(fs.columns)), num_boost_round=5)
-    folder.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(folder / "head_click.txt"))
-    (folder / "calibration.json").write_bytes(orjson.dumps({"click": {"a": 1.0, "b": 0.0}}))
-    meta = {"kind": "slot_ranker", "slot": "follow_feed",
-            "feature_set": {"name": fs.name, "version": fs.version, "fingerprint": fs.fingerprint,
-                            "columns": list(fs.columns)},
-            "heads": {"click": "head_click.txt"}, "files": {}, "config_hash": config_hash, "created_at": 1.0}
-    (folder / "meta.json").write_bytes(orjson.dumps(meta))
-    seal_model_dir(folder)
-    return booster
+    """A sealed model folder with a JSON calibration beside its head; returns the head."""
+    calibration = orjson.dumps({"click": {"a": 1.0, "b": 0.0}})
+    return make_model_dir(folder, fs, seed=seed, config_hash=config_hash, side_files={"calibration.json": calibration})
 
 
 def test_a_sealed_folder_loads_and_predicts_like_the_trained_booster(tmp_path: Path) -> None:

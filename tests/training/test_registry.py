@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import lightgbm as lgb
 import numpy as np
-import orjson
 import pytest
 import typer
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from ranking.model_store import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, LoadedModel, load_registered, seal_model_dir
+from ranking.model_store import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, LoadedModel, load_registered
+from tests.model_artifacts import COLUMNS, FS, X_PROBE, make_model_dir
 from training.registry import RegistryError, model_name, promote, register, rollback
 from training.settings import TrackingSettings
 from training.tracking import log_model_run
@@ -24,37 +23,11 @@ from weitao.commands.common import State
 from weitao.commands.promote import promote_cmd, rollback_cmd
 
 SLOT = "follow_feed"
-COLUMNS = ("follower_ctr_7d", "post_age_hours", "account_tier", "is_fan")
-X_PROBE = np.random.default_rng(99).random((8, len(COLUMNS)))
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    name: str = "follow_feed"
-    version: int = 1
-    fingerprint: str = "fp-1"
-    columns: tuple[str, ...] = COLUMNS
-
-
-FS = FeatureSet()
 
 
 def make_model(folder: Path, *, seed: int, slot: str = SLOT) -> lgb.Booster:
-    """A sealed 5-tree model folder on random data (the artifact contract); returns its head."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((200, len(COLUMNS)))
-    y = (x[:, seed % len(COLUMNS)] + 0.3 * rng.random(200) > 0.6).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1, "seed": seed},
-                        lgb.Dataset(x, y, feature_name=list(COLUMNS)), num_boost_round=5)
-    folder.mkdir(parents=True)
-    booster.save_model(str(folder / "head_click.txt"))
-    meta = {"kind": "slot_ranker", "slot": slot,
-            "feature_set": {"name": FS.name, "version": FS.version, "fingerprint": FS.fingerprint,
-                            "columns": list(COLUMNS)},
-            "heads": {"click": "head_click.txt"}, "files": {}, "config_hash": "cfg0", "created_at": float(seed)}
-    (folder / "meta.json").write_bytes(orjson.dumps(meta))
-    seal_model_dir(folder)
-    return booster
+    """A sealed model folder whose label follows column ``seed``; returns its head."""
+    return make_model_dir(folder, seed=seed, slot=slot, label_column=seed % len(COLUMNS))
 
 
 @pytest.fixture(params=["sqlite", "server"])

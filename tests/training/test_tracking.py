@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import matplotlib
 import numpy as np
 import orjson
@@ -16,41 +15,18 @@ from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
 from ranking.model_store import CHECKSUM_TAG, meta_checksum, seal_model_dir
+from tests.model_artifacts import COLUMNS, FS, FeatureSet, make_model_dir
 from training.settings import TrackingSettings
 from training.tracking import TrackingError, flatten, log_model_run
 from weitao.settings import load_settings
 
 matplotlib.use("Agg")
 
-COLUMNS = ("follower_ctr_7d", "post_age_hours", "account_tier", "is_fan")
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    name: str = "follow_feed"
-    version: int = 1
-    fingerprint: str = "fp-1"
-    columns: tuple[str, ...] = COLUMNS
-
-
-FS = FeatureSet()
-
-
 def make_model(folder: Path, fs: FeatureSet = FS, *, slot: str = "follow_feed", config_hash: str = "cfg0") -> str:
-    """A sealed 5-tree model folder on random data (the artifact contract); returns its checksum."""
-    rng = np.random.default_rng(0)
-    x = rng.random((200, len(fs.columns)))
-    y = (x[:, 0] > 0.5).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 4, "verbose": -1, "num_threads": 1},
-                        lgb.Dataset(x, y, feature_name=list(fs.columns)), num_boost_round=5)
-    folder.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(folder / "head_click.txt"))
-    np.savez(folder / "calibration.npz", click=np.array([1.0, 0.0]))
-    meta = {"kind": "slot_ranker", "slot": slot,
-            "feature_set": {"name": fs.name, "version": fs.version, "fingerprint": fs.fingerprint,
-                            "columns": list(fs.columns)},
-            "heads": {"click": "head_click.txt"}, "files": {}, "config_hash": config_hash, "created_at": 1.0}
-    (folder / "meta.json").write_bytes(orjson.dumps(meta))
+    """A sealed model folder with a calibration file beside its head; returns its checksum."""
+    buffer = io.BytesIO()
+    np.savez(buffer, click=np.array([1.0, 0.0]))
+    make_model_dir(folder, fs, slot=slot, config_hash=config_hash, side_files={"calibration.npz": buffer.getvalue()})
     return seal_model_dir(folder)
 
 

@@ -55,7 +55,8 @@ def aggregate(per_seed: list[list[LoopResult]]) -> dict[str, dict[str, Any]]:
         entry: dict[str, Any] = {}
         for key in AMP_KEYS:
             values = np.array([row.get(key, np.nan) for row in rows], dtype=float)
-            entry[key] = float(np.mean(values)) if not np.isnan(values).all() else float("nan")
+            # A seed whose window had no truly good new creator has no ratio: average over the others.
+            entry[key] = float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
         entry["per_seed"] = [{k: row.get(k) for k in (*AMP_KEYS, "amplified", "truly_good")} for row in rows]
         out[policy] = entry
     return out

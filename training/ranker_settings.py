@@ -24,8 +24,9 @@ class RankerSettings(BaseModel):
     blend: Blend = Field(default_factory=Blend, description="Head weights of the blended score.")
     n_estimators: int = Field(150, gt=0, description="Boosting rounds per head.")
     learning_rate: float = Field(0.05, gt=0, le=1, description="LightGBM learning rate.")
-    num_leaves: int = Field(31, ge=2, description="LightGBM leaves per tree.")
-    min_child_samples: int = Field(100, ge=1, description="LightGBM minimum rows per leaf.")
+    num_leaves: int = Field(15, ge=2, description="LightGBM leaves per tree.")
+    min_child_samples: int = Field(
+        300, ge=1, description="LightGBM minimum rows per leaf (positives are rare: large leaves generalise).")
     holdout_days: float = Field(2.0, gt=0, description="Last days of the data held out for metrics and promotion.")
     random_state: int = Field(0, description="Seed of the calibration split and of LightGBM.")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads while training.")

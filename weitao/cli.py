@@ -16,6 +16,7 @@ from weitao.commands import quickstart as quickstart_cmd
 from weitao.commands import simulate as simulate_cmd
 from weitao.commands import tiers as tiers_cmd
 from weitao.commands.common import State
+from weitao.commands.ingest import ingest_cmd
 from weitao.commands.promote import promote_cmd, rollback_cmd
 from weitao.commands.train import train_cmd
 
@@ -28,6 +29,7 @@ app.add_typer(benchmark_cmd.app, name="benchmark")
 app.add_typer(tiers_cmd.app, name="tiers")
 simulate_cmd.register(app)
 quickstart_cmd.register(app)
+app.command("ingest")(ingest_cmd)
 app.command("train")(train_cmd)
 app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)

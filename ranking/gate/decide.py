@@ -63,16 +63,15 @@ def _take(candidates: np.ndarray, priority: np.ndarray, limit: int) -> np.ndarra
 
 def _author_ok(chosen: np.ndarray, sig: PostSignals, level: np.ndarray, cap: int) -> np.ndarray:
     """Keep chosen posts (in priority order) while their author has fewer than ``cap`` public posts."""
-    public = np.flatnonzero(level >= POOL1)
-    counts: dict[int, int] = {}
-    for a in sig.account[public].tolist():
-        counts[a] = counts.get(a, 0) + 1
-    keep = np.zeros(len(chosen), bool)
-    for i, a in enumerate(sig.account[chosen].tolist()):
-        if counts.get(a, 0) < cap:
-            keep[i] = True
-            counts[a] = counts.get(a, 0) + 1
-    return keep
+    public = sig.account[level >= POOL1]
+    keys, inverse = np.unique(np.concatenate([public, sig.account[chosen]]), return_inverse=True)
+    existing = np.bincount(inverse[:len(public)], minlength=len(keys))
+    mine = inverse[len(public):]
+    order = np.argsort(mine, kind="stable")  # within an author, chosen order is priority order
+    grouped = mine[order]
+    rank = np.empty(len(mine), np.int64)
+    rank[order] = np.arange(len(grouped)) - np.searchsorted(grouped, grouped)
+    return existing[mine] + rank < cap
 
 
 def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings) -> Decision:

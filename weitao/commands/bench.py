@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from experiments.bench import bench_simulate
+from experiments.bench_gate import bench_gate
 from weitao.commands import bench_features as bench_features_cmd
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 
@@ -67,3 +68,19 @@ def simulate(
 
 
 app.command("features")(bench_features_cmd.features)
+
+
+@app.command("gate")
+def gate(
+    posts: Annotated[int, typer.Option("--posts", min=1, help="Live posts re-decided per pass.")] = 1_000_000,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes after one warm-up.")] = 5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Time one amplification-gate pass over many live posts (target: 1M posts in at most 1 s)."""
+    result = bench_gate(posts, repeats)
+    summary_table("weitao bench gate", ("posts", "p50 s", "min s", "max s", "moved per pass"),
+                  [(result["posts"], result["p50_seconds"], result["min_seconds"], result["max_seconds"],
+                    result["moved_per_pass"])])
+    if json_out is not None:
+        json_out.write_text(json.dumps({"gate": result}, indent=2))
+        console.print(f"figures written to {json_out}")

@@ -16,6 +16,7 @@ from experiments.world.events import Events, to_table
 from experiments.world.policy import AmplifyBatch, Batch, Observation, Policy
 from features.catalog import Catalog
 from features.contract import code
+from features.definitions import provided_names
 from features.featuresets import get_feature_set
 from features.online import make_store
 from features.online.updater import OnlineFeatures
@@ -80,7 +81,7 @@ class ModelPolicy:
         online = self.online[batch.slot]
         affinity = self.affinities.get(batch.slot)
         provided = {"embedding_similarity": affinity.similarity(batch.user, batch.author)} if affinity else {}
-        for name in _provided(online):  # position stays 0: every candidate is scored as if on top
+        for name in provided_names(online.feature_set):  # position stays 0: every candidate is scored as if on top
             rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(n))))
         return model.predict(online.get(rows))
 
@@ -88,8 +89,3 @@ class ModelPolicy:
         self._observe(obs)
         return self.fallback.amplify(batch, obs)
 
-
-def _provided(online: OnlineFeatures) -> list[str]:
-    from features.definitions import Provided
-
-    return [f.spec.name for f in online.feature_set.features if isinstance(f.spec, Provided)]

@@ -15,12 +15,12 @@ AMP_KEYS = ("precision", "median_hours_to_amplify", "new_creator_ratio", "exposu
             "farm_posts_amplified", "amplified", "truly_good")
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no infinity: never-amplified medians are written as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     return value
 
 
@@ -66,6 +66,6 @@ def write_report(out_dir: Path, summary: dict[str, Any], meta: dict[str, Any]) -
     """Write `summary.json` and `summary.md` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     js, md = out_dir / "summary.json", out_dir / "summary.md"
-    js.write_bytes(orjson.dumps(_clean({"meta": meta, **summary}), option=orjson.OPT_INDENT_2))
+    js.write_bytes(orjson.dumps(json_safe({"meta": meta, **summary}), option=orjson.OPT_INDENT_2))
     md.write_text(markdown(summary, meta))
     return js, md

@@ -377,3 +377,8 @@ def window_buckets(window_hours: int, bucket_ms: int) -> int:
     if span % bucket_ms:
         raise FeatureError(f"window of {window_hours} h is not a whole number of {bucket_ms} ms buckets")
     return span // bucket_ms
+
+
+def provided_names(feature_set: FeatureSet) -> list[str]:
+    """Columns a caller must supply with each request row (the set's ``Provided`` features), in order."""
+    return [f.spec.name for f in feature_set.features if isinstance(f.spec, Provided)]

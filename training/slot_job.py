@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
-from features.definitions import FeatureSet, Provided
+from features.definitions import FeatureSet, provided_names
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame
 from features.settings import FeatureSettings
@@ -25,6 +25,7 @@ from ranking.affinity import Affinity
 from ranking.model_store import seal_model_dir
 from training.impressions import ImpressionRows, impression_rows
 from training.ranker import HEADS, MultiHeadRanker
+from training.ranker_settings import RankerSettings
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 PROVIDED_DEFAULTS = {"embedding_similarity": 0.0, "position": 0.0}
@@ -68,11 +69,6 @@ class SlotTraining:
             self.affinity.save(folder)
         seal_model_dir(folder)
         return folder
-
-
-def provided_names(fs: FeatureSet) -> list[str]:
-    """Columns the caller must supply with each row (``Provided`` features)."""
-    return [f.spec.name for f in fs.features if isinstance(f.spec, Provided)]
 
 
 def with_provided(rows: pa.Table, fs: FeatureSet, values: dict[str, np.ndarray] | None = None) -> pa.Table:
@@ -138,6 +134,13 @@ def page_ndcg(request: np.ndarray, score: np.ndarray, gain: np.ndarray, k: int =
     idcg = np.bincount(inverse, weights=ig * disc)
     has = idcg > 0
     return float(np.mean(dcg[has] / idcg[has])) if has.any() else 0.0
+
+
+def train_slot_with(tables: dict[str, pa.Table], slot: str, split_ms: int, rankers: RankerSettings,
+                    features: FeatureSettings) -> SlotTraining:
+    """:func:`train_slot` with the blend, LightGBM parameters and seed of the settings tree."""
+    return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
+                      features=features, random_state=rankers.random_state)
 
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],

@@ -29,7 +29,7 @@ from experiments.world.events import Events
 from experiments.world.tables import contract_tables
 from ranking.affinity import Affinity
 from ranking.heads import HeadModel
-from training.slot_job import train_slot
+from training.slot_job import train_slot_with
 from weitao.settings import Settings
 
 FEED_SLOTS = ("follow_feed", "new_arrival")
@@ -42,9 +42,7 @@ def train_models(settings: Settings, tables: dict[str, Any], split_ms: int,
     """Fit both feed rankers and load them back the way the service does (from model directories)."""
     models, affinities = {}, {}
     for slot in FEED_SLOTS:
-        result = train_slot(tables, slot, split_ms=split_ms, blend=settings.rankers.blend.model_dump(),
-                            params=settings.rankers.params(), features=settings.features,
-                            random_state=settings.rankers.random_state)
+        result = train_slot_with(tables, slot, split_ms, settings.rankers, settings.features)
         saved = result.save(folder / slot, settings.config_hash())
         models[slot], affinities[slot] = HeadModel.load(saved), Affinity.load(saved)
     return models, affinities

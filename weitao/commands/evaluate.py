@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from experiments.report import _clean
+from experiments.report import json_safe
 from experiments.settings import Scale
 from weitao import amplification_eval
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
@@ -75,5 +75,5 @@ def amplification(
     rows = [(policy, *[f[k] for k in amplification_eval.AMP_KEYS]) for policy, f in figures.items()]
     summary_table(f"amplification, mean over seeds {seeds}", ("policy", *amplification_eval.AMP_KEYS), rows)
     if json_out is not None:
-        json_out.write_bytes(orjson.dumps(_clean(figures), option=orjson.OPT_INDENT_2))
+        json_out.write_bytes(orjson.dumps(json_safe(figures), option=orjson.OPT_INDENT_2))
         console.print(f"figures written to {json_out} (an infinite median is written as null)")

@@ -12,7 +12,7 @@ import typer
 from features.contract import TABLES
 from features.storage import StorageError, read_table
 from training.registry import register
-from training.slot_job import SlotTraining, train_slot
+from training.slot_job import SlotTraining, train_slot_with
 from training.tracking import TrackingError, log_model_run
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 from weitao.settings import Settings
@@ -30,9 +30,7 @@ def train_and_register(settings: Settings, tables: dict[str, pa.Table], slot: st
     """Train ``slot`` (internal name), log the run with plots, register it as the challenger."""
     last = int(pa.compute.max(tables["events"].column("event_time").cast(pa.int64())).as_py() or 0)
     split_ms = last - int(settings.rankers.holdout_days * DAY_MS)
-    result = train_slot(tables, slot, split_ms=split_ms, blend=settings.rankers.blend.model_dump(),
-                        params=settings.rankers.params(), features=settings.features,
-                        random_state=settings.rankers.random_state)
+    result = train_slot_with(tables, slot, split_ms, settings.rankers, settings.features)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = result.save(Path(tmp) / "model", settings.config_hash())
         run_id = log_model_run(settings, slot=slot, model_dir=model_dir, params=result.params,

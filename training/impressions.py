@@ -26,6 +26,7 @@ class ImpressionRows:
     position: np.ndarray
     request_id: np.ndarray
     labels: dict[str, np.ndarray]
+    propensity: np.ndarray  # logged probability of the item at its position (1 when the log has none)
 
     def __len__(self) -> int:
         return self.rows.num_rows
@@ -33,7 +34,7 @@ class ImpressionRows:
     def take(self, mask: np.ndarray) -> ImpressionRows:
         idx = np.flatnonzero(mask)
         return ImpressionRows(self.rows.take(pa.array(idx)), self.position[idx], self.request_id[idx],
-                              {h: v[idx] for h, v in self.labels.items()})
+                              {h: v[idx] for h, v in self.labels.items()}, self.propensity[idx])
 
 
 def _match(req: np.ndarray, target: np.ndarray, ev_req: np.ndarray, ev_target: np.ndarray) -> np.ndarray:
@@ -77,8 +78,9 @@ def impression_rows(tables: dict[str, pa.Table], slot: str) -> ImpressionRows:
         "category": category.astype(np.int64),
         "request_ms": pc.cast(ev.column("event_time"), pa.int64()).to_numpy()[imp],
     })
+    propensity = ev.column("propensity").fill_null(1.0).to_numpy()[imp].astype(np.float64)
     return ImpressionRows(rows, ev.column("position").fill_null(0).to_numpy()[imp].astype(np.int64),
-                          req[imp], labels)
+                          req[imp], labels, propensity)
 
 
 def _labels(tables: dict[str, pa.Table], slot: str, req: np.ndarray, target: np.ndarray, action: np.ndarray,

@@ -32,6 +32,18 @@ def _check_matrix(X: np.ndarray, name: str = "X") -> np.ndarray:
     return X
 
 
+def check_weight(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
+    """Row weights (ones when none are given); finite, non-negative and one per row, or a ``ValueError``."""
+    if sample_weight is None:
+        return np.ones(n, np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight: shape {w.shape} does not match X rows {n}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight: weights must be finite and non-negative")
+    return w
+
+
 class MultiHeadRanker:
     """Per-action LightGBM heads with isotonic calibration and a weighted blend.
 
@@ -43,12 +55,13 @@ class MultiHeadRanker:
     calibration_fraction: share of rows held out (at random) to fit each head's isotonic calibration.
     random_state: seed of the held-out draw and of LightGBM.
     n_jobs: LightGBM threads (one per worker in services).
+    decreasing: features the score may only fall with (freshness: older is never better, all else equal).
     """
 
     def __init__(self, *, heads: Sequence[str] = HEADS, blend: Mapping[str, float] | None = None,
                  n_estimators: int = 200, learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 50, calibration_fraction: float = 0.2, random_state: int = 0,
-                 n_jobs: int = 1) -> None:
+                 n_jobs: int = 1, decreasing: Sequence[str] = ()) -> None:
         self.heads = heads
         self.blend = blend
         self.n_estimators = n_estimators
@@ -58,16 +71,23 @@ class MultiHeadRanker:
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.decreasing = decreasing
 
-    def _params(self) -> dict[str, Any]:
-        return {"objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-                "min_child_samples": self.min_child_samples, "seed": self.random_state, "deterministic": True,
-                "num_threads": self.n_jobs, "verbose": -1, "force_col_wise": True}
+    def _params(self, names: Sequence[str] = ()) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples, "seed": self.random_state, "deterministic": True,
+            "num_threads": self.n_jobs, "verbose": -1, "force_col_wise": True}
+        if any(n in self.decreasing for n in names):
+            params["monotone_constraints"] = [-1 if n in self.decreasing else 0 for n in names]
+            params["monotone_constraints_method"] = "advanced"
+        return params
 
     def fit(self, X: np.ndarray, y: Mapping[str, np.ndarray], *,
-            feature_names: Sequence[str] | None = None) -> MultiHeadRanker:
-        """Fit every head on impressions ``X`` with binary labels ``y[head]``."""
+            feature_names: Sequence[str] | None = None, sample_weight: np.ndarray | None = None) -> MultiHeadRanker:
+        """Fit every head on impressions ``X`` with binary labels ``y[head]`` (rows weighted by ``sample_weight``)."""
         X = _check_matrix(X)
+        weight = check_weight(sample_weight, len(X))
         unknown = [h for h in self.heads if h not in HEADS]
         if unknown:
             raise ValueError(f"heads: unknown head(s) {unknown} (known: {', '.join(HEADS)})")
@@ -88,12 +108,13 @@ class MultiHeadRanker:
             self.priors_[head] = float(labels.mean()) if len(labels) else 0.0
             if labels[~held].min(initial=0) == labels[~held].max(initial=0):
                 continue  # a constant head is its prior
-            data = lgb.Dataset(X[~held], labels[~held], feature_name=names, free_raw_data=True)
-            booster = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
+            data = lgb.Dataset(X[~held], labels[~held], weight=weight[~held], feature_name=names, free_raw_data=True)
+            booster = lgb.train(self._params(names), data, num_boost_round=self.n_estimators)
             self.boosters_[head] = booster
             if held.any():
                 raw = booster.predict(X[held])
-                iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, labels[held])
+                iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+                    raw, labels[held], sample_weight=weight[held])
                 self.calibration_[head] = (np.asarray(iso.X_thresholds_, np.float64),
                                            np.asarray(iso.y_thresholds_, np.float64))
         self.feature_names_ = names

@@ -30,9 +30,15 @@ class RankerSettings(BaseModel):
     holdout_days: float = Field(2.0, gt=0, description="Last days of the data held out for metrics and promotion.")
     random_state: int = Field(0, description="Seed of the calibration split and of LightGBM.")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads while training.")
+    decreasing: list[str] = Field(
+        default_factory=lambda: ["post_freshness_hours", "prod_launch_age_hours"],
+        description="Features the score may only fall with (LightGBM monotone constraints).")
+    propensity_clip: float = Field(
+        0.0, ge=0, description="Weight training rows by 1/propensity of the logging policy, capped at this "
+        "value, so rows the logging policy rarely showed count for the pages it did not show; 0 = unweighted.")
 
     def params(self) -> dict[str, float | int]:
         """Keyword arguments of ``MultiHeadRanker`` (besides heads and blend)."""
         return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
                 "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
-                "n_jobs": self.n_jobs}
+                "n_jobs": self.n_jobs, "decreasing": list(self.decreasing)}

@@ -136,16 +136,24 @@ def page_ndcg(request: np.ndarray, score: np.ndarray, gain: np.ndarray, k: int =
     return float(np.mean(dcg[has] / idcg[has])) if has.any() else 0.0
 
 
+def propensity_weights(propensity: np.ndarray, clip: float) -> np.ndarray | None:
+    """1/propensity capped at ``clip`` and scaled to mean 1 (``None`` when ``clip`` is 0: unweighted)."""
+    if clip <= 0:
+        return None
+    w = np.minimum(1.0 / np.maximum(propensity, 1.0 / clip), clip)
+    return w / w.mean() if len(w) else w
+
+
 def train_slot_with(tables: dict[str, pa.Table], slot: str, split_ms: int, rankers: RankerSettings,
                     features: FeatureSettings) -> SlotTraining:
     """:func:`train_slot` with the blend, LightGBM parameters and seed of the settings tree."""
     return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
-                      features=features, random_state=rankers.random_state)
+                      features=features, random_state=rankers.random_state, propensity_clip=rankers.propensity_clip)
 
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],
                params: dict[str, Any] | None = None, features: FeatureSettings | None = None,
-               random_state: int = 0, client: Any = None) -> SlotTraining:
+               random_state: int = 0, client: Any = None, propensity_clip: float = 0.0) -> SlotTraining:
     """Fit the slot's ranker on impressions before ``split_ms`` and score it on those after.
 
     With a ``distributed.Client`` the heads are trained by ``lightgbm.dask`` on its workers.
@@ -175,12 +183,13 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
     params = dict(params or {})
     model = MultiHeadRanker(heads=HEADS, blend=blend, random_state=random_state, **params)
     labels = {h: v[train] for h, v in rows.labels.items()}
+    weight = propensity_weights(rows.propensity[train], propensity_clip)
     if client is None:
-        model.fit(X[train], labels, feature_names=frame.columns)
+        model.fit(X[train], labels, feature_names=frame.columns, sample_weight=weight)
     else:
         from training.ranker_dask import fit_dask  # the Dask path only when a cluster is given
 
-        fit_dask(model, X[train], labels, client, feature_names=frame.columns)
+        fit_dask(model, X[train], labels, client, feature_names=frame.columns, sample_weight=weight)
     held_rows = rows.take(held)
     X_held = X[held].copy()
     if "position" in frame.columns:  # score every logged item as if it were on top

@@ -72,3 +72,30 @@ def test_contract_errors_name_the_argument() -> None:
         _model().fit(X, {**y, "click": y["click"][:10]})
     with pytest.raises(ValueError, match="X"):
         _model().fit(X, y).predict(X[:, :3])
+    with pytest.raises(ValueError, match="sample_weight"):
+        _model().fit(X, y, sample_weight=np.ones(10))
+    with pytest.raises(ValueError, match="sample_weight"):
+        _model().fit(X, y, sample_weight=np.full(len(X), np.nan))
+
+
+def test_decreasing_features_never_raise_the_score() -> None:
+    """Clicks rise with x3 in the data (a selection effect); declared decreasing, the model may not follow."""
+    X, y = _world(6_000, 8)
+    rng = np.random.default_rng(9)
+    y = {**y, "click": y["click"] | (rng.random(len(X)) < 0.3 / (1 + np.exp(-3 * X[:, 3])))}
+    names = ["x0", "x1", "x2", "age"]
+    grid = np.repeat(X[:50], 21, axis=0)
+    grid[:, 3] = np.tile(np.linspace(-3, 3, 21), 50)
+    free = _model().fit(X, y, feature_names=names).predict_heads(grid)["click"].reshape(50, 21)
+    tied = MultiHeadRanker(**{**_model().__dict__, "decreasing": ["age"]}).fit(X, y, feature_names=names)
+    held = tied.predict_heads(grid)["click"].reshape(50, 21)
+    assert (np.diff(free, axis=1) > 1e-9).any()  # the control: unconstrained, the score follows the data up
+    assert (np.diff(held, axis=1) <= 1e-9).all()
+
+
+def test_sample_weight_shifts_the_fit_towards_weighted_rows() -> None:
+    X, y = _world(4_000, 10)
+    weight = np.where(y["click"], 5.0, 1.0)
+    plain = _model().fit(X, y).predict_heads(X)["click"].mean()
+    weighted = _model().fit(X, y, sample_weight=weight).predict_heads(X)["click"].mean()
+    assert weighted > plain + 0.05

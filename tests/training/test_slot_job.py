@@ -55,3 +55,12 @@ def test_page_ndcg_known_answer() -> None:
     gain = np.array([0.0, 1.0])
     assert page_ndcg(request, np.array([0.0, 1.0]), gain) == pytest.approx(1.0)
     assert page_ndcg(request, np.array([1.0, 0.0]), gain) == pytest.approx(1 / np.log2(3))
+
+
+def test_propensity_weights_are_capped_inverse_propensities_of_mean_one() -> None:
+    from training.slot_job import propensity_weights
+
+    assert propensity_weights(np.array([0.5, 1.0]), 0.0) is None
+    w = propensity_weights(np.array([1.0, 0.5, 0.001]), 10.0)
+    assert w is not None and np.isclose(w.mean(), 1.0)
+    assert np.allclose(w / w[0], [1.0, 2.0, 10.0])  # 1/0.001 is capped at 10

@@ -49,4 +49,8 @@ class RankingSettings(BaseModel):
     fatigue_window_hours: float = Field(default=24.0, gt=0, description="Fatigue filter: hours of impressions counted.")
     recency_half_life_hours: float = Field(
         default=24.0, gt=0, description="Recency fallback scorer: age at which an item's score halves.")
+    hotlist_window_hours: float = Field(
+        default=48.0, gt=0, description="Hotlist candidates: board posts created in the last N hours.")
+    hotlist_half_life_hours: float = Field(
+        default=12.0, gt=0, description="Hotlist freshness decay: age at which a post's score halves.")
     budget_ms: StageBudgets = Field(default_factory=StageBudgets, description="Per-request stage budgets.")

@@ -12,13 +12,16 @@ from ranking.filters.already_seen import AlreadySeen
 from ranking.filters.fatigue import AuthorFatigue
 from ranking.filters.h1_excluded import H1Excluded
 from ranking.filters.visibility import VisibilityFilter
+from ranking.hotlist import HotlistBoard
 from ranking.rules.author_cap import AuthorCap
 from ranking.rules.diversity import Diversity
 from ranking.rules.preferred_shop import PreferredShopBoost
+from ranking.scorers.hot import HotScorer
 from ranking.scorers.recency import RecencyScorer
 from ranking.selectors.top_k import TopK
 from ranking.settings import RankingSettings
 from ranking.sources.following_posts import FollowingPosts
+from ranking.sources.hotlist import HotlistPosts
 from ranking.sources.new_arrivals import NewArrivals
 from ranking.sources.provided import ProvidedCandidates
 
@@ -61,6 +64,20 @@ def new_arrival_slot(settings: RankingSettings, scorer: Scorer) -> SlotDefinitio
                  ProvidedCandidates(item_type="product")),
         # Products are public, so there is no visibility filter; H1 shops still never show.
         filters=(H1Excluded(), *_history_filters(settings)),
+        scorer=scorer,
+        fallback_scorer=_fallback(settings, scorer),
+        rules=_rules(settings),
+        selectors=(TopK(),),
+    )
+
+
+def hotlist_slot(settings: RankingSettings, board: HotlistBoard, scorer: Scorer | None = None) -> SlotDefinition:
+    """精选热榜: the board's official picks and amplified posts, freshness-decayed, diverse across authors."""
+    scorer = scorer or HotScorer(half_life_hours=settings.hotlist_half_life_hours)
+    return SlotDefinition(
+        name="hotlist",
+        sources=(HotlistPosts(board=board, window_hours=settings.hotlist_window_hours),),
+        filters=(VisibilityFilter(), H1Excluded(), *_history_filters(settings)),
         scorer=scorer,
         fallback_scorer=_fallback(settings, scorer),
         rules=_rules(settings),

@@ -18,6 +18,7 @@ from weitao.commands import tiers as tiers_cmd
 from weitao.commands.common import State
 from weitao.commands.ingest import ingest_cmd
 from weitao.commands.promote import promote_cmd, rollback_cmd
+from weitao.commands.serve import serve_cmd
 from weitao.commands.train import train_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Weitao distribution engine.")
@@ -33,6 +34,7 @@ app.command("ingest")(ingest_cmd)
 app.command("train")(train_cmd)
 app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)
+app.command("serve")(serve_cmd)
 
 
 @app.callback()

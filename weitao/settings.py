@@ -21,11 +21,14 @@ from experiments.settings import EvaluationSettings, SimulatorSettings
 from features.settings import DataSettings, FeatureSettings
 from ranking.gate.settings import GateSettings
 from ranking.settings import RankingSettings
+from serving.settings import ServingSettings
 from training.ranker_settings import RankerSettings
 from training.settings import TrackingSettings
 from training.tiers_settings import TierSettings
 
 ENV_PREFIX = "WEITAO_"
+#: Path of the effective settings (JSON) that `weitao serve` hands to its worker processes.
+WORKER_SETTINGS_ENV = "WEITAO_WORKER_SETTINGS_FILE"
 DEFAULT_CONFIG = Path("weitao.toml")
 
 
@@ -49,6 +52,7 @@ class Settings(BaseSettings):
     rankers: RankerSettings = Field(default_factory=RankerSettings, description="Slot rankers.")
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="MLflow tracking, registry.")
     tiers: TierSettings = Field(default_factory=TierSettings, description="Monthly tier assessment and rewards.")
+    serving: ServingSettings = Field(default_factory=ServingSettings, description="The ranking service.")
 
     @classmethod
     def settings_customise_sources(
@@ -78,7 +82,7 @@ def _known_env_keys(model: type[BaseModel], prefix: str) -> Iterator[str]:
 
 
 def _check_env(environ: Mapping[str, str]) -> None:
-    known = set(_known_env_keys(Settings, ENV_PREFIX))
+    known = set(_known_env_keys(Settings, ENV_PREFIX)) | {WORKER_SETTINGS_ENV}
     for key in environ:
         if key.upper().startswith(ENV_PREFIX) and key.upper() not in known:
             if any(key.upper().startswith(k + "__") for k in known):
@@ -126,3 +130,26 @@ def describe(settings: BaseModel, prefix: str = "") -> Iterator[tuple[str, Any, 
             yield from describe(value, key + ".")
         else:
             yield key, settings.model_dump(mode="json", include={name})[name], info.description or ""
+
+
+def export_for_workers(settings: Settings, path: Path) -> None:
+    """Write the effective settings (secrets included, file mode 0600) for worker processes to read back."""
+    body = settings.model_dump(mode="json")
+    body["serving"]["admin_token"] = settings.serving.admin_token.get_secret_value()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_bytes(orjson.dumps(body))
+    os.environ[WORKER_SETTINGS_ENV] = str(path.resolve())
+
+
+def settings_for_worker() -> Settings:
+    """The settings a worker process was handed by :func:`export_for_workers`."""
+    path = os.environ.get(WORKER_SETTINGS_ENV)
+    if not path:
+        raise SettingsError(f"{WORKER_SETTINGS_ENV} is not set: start workers with `weitao serve`")
+    try:
+        return Settings(**orjson.loads(Path(path).read_bytes()))
+    except (OSError, orjson.JSONDecodeError) as e:
+        raise SettingsError(f"{WORKER_SETTINGS_ENV}: cannot read {path}: {e}") from e
+    except ValidationError as e:
+        raise SettingsError(_format_error(e, path)) from None

@@ -19,6 +19,7 @@ from experiments.report import summarise, write_report
 from experiments.settings import Scale
 from training.registry import promote
 from weitao.commands.common import console, progress, settings_of, summary_table
+from weitao.commands.serve import start, with_serving
 from weitao.commands.simulate import run_simulation
 from weitao.commands.train import read_tables, train_and_register
 from weitao.feeds_eval import FEED_SLOTS, evaluate_seed
@@ -100,4 +101,4 @@ def register(app: typer.Typer) -> None:
                       f"MLflow: {settings.tracking.tracking_uri}", soft_wrap=True)
         console.print(f"wall time {meta['wall_seconds']} s")
         if not no_serve:
-            console.print("the ranking service is not part of this build yet; nothing to serve")
+            start(with_serving(settings, data_dir=out_ / "data", page_log_dir=out_ / "served"))

@@ -1,0 +1,175 @@
+"""The FastAPI app: thin routes over :class:`~serving.state.ServiceState`.
+
+``create_app(config)`` returns an app whose lifespan indexes the data and loads the champion models in a
+background thread (``/health`` answers at once, ``/ready`` turns true when loading is done), and flushes
+the page log on shutdown.
+"""
+
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from features.validate_base import ContractError
+from ranking.request import RankRequest
+from serving.config import ServiceConfig
+from serving.events import RateLimited
+from serving.limits import BodyLimit
+from serving.models import load_champions
+from serving.ranker import context_now
+from serving.responses import OrjsonResponse
+from serving.schemas import (
+    EventsBody,
+    EventsResponse,
+    HotlistResponse,
+    RankBody,
+    RankResponse,
+    ReadyResponse,
+    ReloadResponse,
+)
+from serving.state import ModelLoader, ServiceState
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def _field_errors(exc: RequestValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+
+
+def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champions,
+               background: bool = True) -> FastAPI:
+    """The service; ``load_models`` replaces the registry loader in tests, ``background=False`` loads inline."""
+    state = ServiceState(config, load_models)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if background:
+            threading.Thread(target=state.load, name="load", daemon=True).start()
+        else:
+            state.load()
+        yield
+        state.close()
+
+    app = FastAPI(title="Weitao ranking service", default_response_class=OrjsonResponse, lifespan=lifespan)
+    app.state.service = state
+    app.add_middleware(BodyLimit, max_bytes=config.serving.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> OrjsonResponse:
+        route = request.url.path.strip("/").split("/")[0] or "root"
+        state.metrics.errors.labels(route=route, kind="invalid").inc()
+        errors = _field_errors(exc)
+        return OrjsonResponse({"detail": "; ".join(errors), "errors": errors}, status_code=422)
+
+    def ready_state() -> ServiceState:
+        if not state.ready:
+            raise HTTPException(503, state.error or "loading: data and models are not ready yet")
+        return state
+
+    def admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        token = config.serving.admin_token.get_secret_value()
+        if creds is None:
+            raise HTTPException(401, "admin: missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if not token or creds.credentials != token:
+            raise HTTPException(403, "admin: wrong bearer token")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness only: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=ReadyResponse)
+    async def ready() -> OrjsonResponse:
+        """Whether data and models are loaded (503 until they are)."""
+        body = ReadyResponse(ready=state.ready, degraded=False, detail=state.error or ("ready" if state.ready
+                             else "loading"), model_versions=state.engine.versions if state.engine else {})
+        return OrjsonResponse(body.model_dump(), status_code=200 if state.ready else 503)
+
+    @app.post("/rank", response_model=RankResponse)
+    async def rank(body: RankBody, s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
+        """One ranked page: items with score, position, propensity and reasons."""
+        request = _to_request(body, s)
+        served = s.ranker.rank(request)
+        return OrjsonResponse({
+            "request_id": served.request_id, "model_version": served.model_version, "fallback": served.fallback,
+            "items": [{"id": i.id, "type": i.type, "score": i.score, "position": i.position,
+                       "propensity": i.propensity, "reasons": list(i.reasons)} for i in served.items]})
+
+    @app.post("/events", response_model=EventsResponse)
+    async def events(body: EventsBody, s: Annotated[ServiceState, Depends(ready_state)]) -> EventsResponse:
+        """A batch of events: idempotent by event id, rate-limited per account (429 past the limit)."""
+        if len(body.events) > config.serving.max_events_per_batch:
+            raise HTTPException(422, f"events: {len(body.events)} events in one batch; the most is "
+                                     f"{config.serving.max_events_per_batch}")
+        try:
+            raw = pa.Table.from_pylist(body.events)
+            result = s.intake.ingest(raw, s.now_ms())
+        except RateLimited as e:
+            s.metrics.events.labels(outcome="rate_limited").inc(len(body.events))
+            raise HTTPException(429, str(e), headers={"Retry-After": "60"}) from None
+        except (ContractError, pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            s.metrics.events.labels(outcome="invalid").inc(len(body.events))
+            raise HTTPException(422, f"events: {e}") from None
+        for outcome, n in (("accepted", result.accepted), ("duplicate", result.duplicates),
+                           ("quarantined", len(result.quarantined))):
+            s.metrics.events.labels(outcome=outcome).inc(n)
+        return EventsResponse(rows_in=result.rows_in, accepted=result.accepted, duplicates=result.duplicates,
+                              quarantined=[{"row": orjson.loads(orjson.dumps(q["row"], default=str)),
+                                            "reason": q["reason"]} for q in result.quarantined])
+
+    @app.get("/hotlist", response_model=HotlistResponse)
+    async def hotlist(s: Annotated[ServiceState, Depends(ready_state)]) -> HotlistResponse:
+        """The posts on the picked-hot-list board now (official picks and amplified posts)."""
+        b = s.data.board.state
+        order = np.argsort(-b.weight, kind="stable")
+        return HotlistResponse(items=[{"id": int(b.post_ids[i]), "weight": float(b.weight[i]),
+                                       "official": bool(b.official[i])} for i in order])
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics of this worker."""
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/admin/reload", response_model=ReloadResponse, dependencies=[Depends(admin)])
+    async def reload(s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
+        """Load the registry's current models; a model that fails to load leaves the old one serving (409)."""
+        ok, detail = s.reload()
+        body = ReloadResponse(reloaded=ok, model_versions=s.engine.versions, detail=detail)
+        return OrjsonResponse(body.model_dump(), status_code=200 if ok else 409)
+
+    return app
+
+
+def _to_request(body: RankBody, s: ServiceState) -> RankRequest:
+    """The domain request, or a 4xx naming the field that is wrong."""
+    limits = s.config.serving
+    if body.k > limits.max_k:
+        raise HTTPException(422, f"k: {body.k} is more than serving.max_k = {limits.max_k}")
+    data = s.data
+    pos = np.searchsorted(data.known_users, body.user_id)
+    if pos >= len(data.known_users) or data.known_users[pos] != body.user_id:
+        raise HTTPException(404, f"user_id: unknown user {body.user_id}")
+    candidates = body.candidates
+    if candidates is not None:
+        if not candidates:
+            raise HTTPException(422, "candidates: empty list; omit the field to rank the slot's own candidates")
+        if len(candidates) > limits.max_candidates:
+            raise HTTPException(422, f"candidates: {len(candidates)} ids; the most is {limits.max_candidates}")
+        ids = np.asarray(candidates, np.int64)
+        rows = data.catalog.product_rows(ids) if body.slot == "new_arrival" else data.catalog.post_rows(ids)
+        if (rows < 0).any():
+            bad = int(np.flatnonzero(rows < 0)[0])
+            kind = "product" if body.slot == "new_arrival" else "post"
+            raise HTTPException(422, f"candidates[{bad}]: unknown {kind} id {candidates[bad]}")
+    return RankRequest(body.user_id, body.slot, body.k, context_now(body.context, s.now_ms()), candidates,
+                       dict(body.context))

@@ -1,0 +1,22 @@
+"""Everything the service needs from the settings tree, gathered by the caller (``weitao serve``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.settings import FeatureSettings
+from ranking.settings import RankingSettings
+from serving.settings import ServingSettings
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The serving, ranking and feature sections plus where the model registry is (read-only)."""
+
+    serving: ServingSettings
+    ranking: RankingSettings
+    features: FeatureSettings
+    tracking_uri: str
+    registry_prefix: str
+    model_cache: Path

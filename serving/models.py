@@ -1,0 +1,82 @@
+"""The models the service ranks with: each slot's registered champion, loaded read-only, swapped whole.
+
+An :class:`Engine` is immutable: the slot declarations with their scorers and the versions they serve.
+Reloading builds a new engine beside the old one and swaps one reference, so requests in flight finish
+on the engine they started with and a model that fails to load leaves the old engine serving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.featuresets import get_feature_set
+from ranking.affinity import Affinity
+from ranking.base import SlotDefinition
+from ranking.heads import HeadModel
+from ranking.model_store import LoadedModel, load_model_dir, load_registered
+from ranking.scorers.model import ModelScorer
+from ranking.settings import RankingSettings
+from ranking.slots import follow_feed_slot, hotlist_slot, new_arrival_slot
+from serving.config import ServiceConfig
+from serving.data import SLOT_FEATURE_SET, ServiceData
+
+SLOTS = ("follow_feed", "new_arrival", "hotlist")
+
+
+@dataclass(frozen=True)
+class SlotModel:
+    """One slot's loaded model: the scorer's parts and where they came from."""
+
+    slot: str
+    version: str  # e.g. "weitao-follow_feed/3" (registry) or the folder name
+    checksum: str
+    feature_set: str
+    head: HeadModel
+    affinity: Affinity | None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Slot declarations ready to run, and the model version behind each slot."""
+
+    slots: dict[str, SlotDefinition]
+    versions: dict[str, str]
+    models: dict[str, SlotModel]
+
+
+def _slot_model(slot: str, loaded: LoadedModel, version: str) -> SlotModel:
+    head = HeadModel.load(loaded.path)  # verified by the store; heads are read into memory here
+    return SlotModel(slot, version, loaded.checksum, str(loaded.meta["feature_set"]["name"]), head,
+                     Affinity.load(loaded.path))
+
+
+def load_champions(config: ServiceConfig) -> dict[str, SlotModel]:
+    """The ``serving.model_alias`` version of every ranked slot, from the registry (read-only)."""
+    out = {}
+    for slot, fs_name in SLOT_FEATURE_SET.items():
+        name = f"{config.registry_prefix}{slot}"
+        loaded = load_registered(config.tracking_uri, name, config.serving.model_alias, get_feature_set(fs_name),
+                                 config.model_cache)
+        out[slot] = _slot_model(slot, loaded, f"{name}/{loaded.version}")
+    return out
+
+
+def load_folder(slot: str, folder: Path) -> SlotModel:
+    """A slot model from a plain model folder (tests, and serving without a registry)."""
+    loaded = load_model_dir(folder, get_feature_set(SLOT_FEATURE_SET[slot]))
+    return _slot_model(slot, loaded, f"{folder.name}@{loaded.checksum[:12]}")
+
+
+def build_engine(models: dict[str, SlotModel], data: ServiceData, ranking: RankingSettings) -> Engine:
+    """Slot declarations scoring with ``models`` over ``data``'s online features."""
+    scorers = {slot: ModelScorer(predict=m.head.predict, online=data.online[slot], affinity=m.affinity,
+                                 version=m.version) for slot, m in models.items()}
+    slots = {
+        "follow_feed": follow_feed_slot(ranking, scorers["follow_feed"]),
+        "new_arrival": new_arrival_slot(ranking, scorers["new_arrival"]),
+        "hotlist": hotlist_slot(ranking, data.board),
+    }
+    versions = {slot: m.version for slot, m in models.items()}
+    versions["hotlist"] = "rules:hot-decay"
+    return Engine(slots, versions, dict(models))

@@ -1,0 +1,168 @@
+"""Ranking one request: the personalised pipeline, then the fallback chain, each answer labelled.
+
+1. personalised: the slot's declaration through the runner (a model that fails inside it gives way to the
+   recency scorer: labelled ``"recency"``);
+2. ``"stale"``: the user's last page of the slot, if recent, with every fans-only item re-checked;
+3. ``"popular"``: the slot's most-clicked public items of the last hours (never fans-only, never H1).
+
+Visibility fails closed on every path: only the runner's filters or a fresh fan check let a private post
+through. Pages are logged off the request path (:mod:`serving.pagelog`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.contract import code
+from ranking.base import RankContext
+from ranking.frame import POST, PRIVATE
+from ranking.request import RankRequest
+from ranking.runner import Runner
+from serving.data import ServiceData
+from serving.metrics import ServiceMetrics
+from serving.models import Engine
+from serving.pagelog import PageLog
+
+log = logging.getLogger(__name__)
+H1 = code("tier", "H1")
+STALE_USERS = 100_000
+
+
+@dataclass(frozen=True)
+class ServedItem:
+    id: int
+    type: str
+    score: float
+    position: int
+    propensity: float
+    reasons: tuple[str, ...]
+    author_id: int
+    private: bool
+
+
+@dataclass(frozen=True)
+class Served:
+    request_id: str
+    model_version: str
+    fallback: str | None
+    items: tuple[ServedItem, ...]
+    timings_ms: Mapping[str, float]
+
+
+class RankService:
+    """Ranks requests against the current engine (read through ``engine()`` once per request)."""
+
+    def __init__(self, engine: Callable[[], Engine], data: ServiceData, runner: Runner, metrics: ServiceMetrics,
+                 page_log: PageLog | None, *, deadline_ms: float, stale_ttl_s: float) -> None:
+        self.engine, self.data, self.runner, self.metrics = engine, data, runner, metrics
+        self.page_log, self.deadline_ms, self.stale_ttl_ms = page_log, deadline_ms, stale_ttl_s * 1000
+        self._stale: OrderedDict[tuple[int, str], tuple[int, tuple[ServedItem, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def rank(self, request: RankRequest) -> Served:
+        """The page for ``request``; never raises for a well-formed request."""
+        t0 = time.perf_counter()
+        engine = self.engine()
+        fallback, items, timings = self._personalised(engine, request)
+        if fallback is not None or not items:
+            fallback, items = self._fallback(request, fallback)
+        served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings)
+        ms = (time.perf_counter() - t0) * 1000
+        self.metrics.latency.labels(slot=request.slot).observe(ms)
+        if served.fallback is not None:
+            self.metrics.fallbacks.labels(slot=request.slot, fallback=served.fallback).inc()
+        if served.fallback in (None, "recency") and items:
+            self._remember(request, items)
+        self._log(request, served, engine)
+        return served
+
+    def _personalised(self, engine: Engine, request: RankRequest) -> tuple[str | None, tuple[ServedItem, ...],
+                                                                           dict[str, float]]:
+        start = time.perf_counter()
+        try:
+            result = self.runner.run(engine.slots[request.slot], [request], RankContext(self.data.catalog,
+                                                                                         self.data.seen))
+        except Exception:  # the pipeline itself broke: the fallback chain answers
+            log.exception("slot %s: pipeline failed for user %s", request.slot, request.user_id)
+            self.metrics.errors.labels(route="rank", kind="pipeline").inc()
+            return "pipeline_error", (), {}
+        for stage, ms in result.timings_ms.items():
+            if "/" not in stage:
+                self.metrics.stage.labels(slot=request.slot, stage=stage).observe(ms)
+        if (time.perf_counter() - start) * 1000 > self.deadline_ms:
+            self.metrics.errors.labels(route="rank", kind="over_deadline").inc()
+        page = result.page(0)
+        items = tuple(ServedItem(int(page.item_id[i]), "post" if page.item_type[i] == POST else "product",
+                                 float(page.score[i]), int(page.extra["position"][i]), 1.0,
+                                 tuple(page.explain(i)), int(page.author_id[i]),
+                                 bool(page.visibility[i] == PRIVATE)) for i in range(len(page)))
+        fallback = "recency" if result.counters.get("fallback") else None
+        return fallback, items, dict(result.timings_ms)
+
+    def _fallback(self, request: RankRequest, why: str | None) -> tuple[str, tuple[ServedItem, ...]]:
+        if why == "recency":
+            return why, ()  # an empty page from a working pipeline is still personalised: nothing to show
+        stale = self._stale_page(request)
+        if stale:
+            return "stale", stale
+        return "popular", self._popular(request)
+
+    def _stale_page(self, request: RankRequest) -> tuple[ServedItem, ...]:
+        with self._lock:
+            hit = self._stale.get((request.user_id, request.slot))
+        if hit is None or request.now_ms - hit[0] > self.stale_ttl_ms:
+            return ()
+        items = [i for i in hit[1] if not i.private]
+        private = [i for i in hit[1] if i.private]
+        if private:  # fans-only items stay only if the user is still a fan now
+            fan = self.data.catalog.is_fan(np.full(len(private), request.user_id),
+                                           np.array([i.author_id for i in private]), request.now_ms)
+            items += [i for i, ok in zip(private, fan, strict=True) if ok]
+        items.sort(key=lambda i: i.position)
+        return tuple(ServedItem(i.id, i.type, i.score, p, 1.0, (*i.reasons, "stale page"), i.author_id, i.private)
+                     for p, i in enumerate(items[:request.k]))
+
+    def _popular(self, request: RankRequest) -> tuple[ServedItem, ...]:
+        ids, scores = self.data.popular.get(request.slot, (np.zeros(0, np.int64), np.zeros(0)))
+        kind = "product" if request.slot == "new_arrival" else "post"
+        cat = self.data.catalog
+        rows = cat.product_rows(ids) if kind == "product" else cat.post_rows(ids)
+        ok = rows >= 0
+        ids, scores, rows = ids[ok], scores[ok], rows[ok]
+        frame = (cat.product_candidates if kind == "product" else cat.post_candidates)(np.zeros(len(rows), np.int64),
+                                                                                         rows)
+        keep = (frame.visibility != PRIVATE) & (cat.tier(frame.author_id) != H1) & (frame.created_ms < request.now_ms)
+        ids, scores, authors = ids[keep][:request.k], scores[keep][:request.k], frame.author_id[keep][:request.k]
+        return tuple(ServedItem(int(i), kind, float(s), p, 1.0, ("popular in this slot",), int(a), False)
+                     for p, (i, s, a) in enumerate(zip(ids, scores, authors, strict=True)))
+
+    def _remember(self, request: RankRequest, items: tuple[ServedItem, ...]) -> None:
+        with self._lock:
+            self._stale[(request.user_id, request.slot)] = (request.now_ms, items)
+            self._stale.move_to_end((request.user_id, request.slot))
+            while len(self._stale) > STALE_USERS:
+                self._stale.popitem(last=False)
+
+    def _log(self, request: RankRequest, served: Served, engine: Engine) -> None:
+        if self.page_log is None or not served.items:
+            return
+        model = engine.models.get(request.slot)
+        fs = model.feature_set if model is not None else ""
+        self.page_log.add([(served.request_id, request.now_ms, request.user_id, request.slot, i.id, i.type,
+                            i.position, i.score, i.propensity, served.model_version, fs, served.fallback or "")
+                           for i in served.items])
+
+
+def context_now(context: Mapping[str, Any], default_ms: int) -> int:
+    """The request time: ``context["now_ms"]`` when the caller pins it (replays, tests), else the clock."""
+    value = context.get("now_ms")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default_ms

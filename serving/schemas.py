@@ -1,0 +1,86 @@
+"""Request and response bodies of the HTTP API (separate from the domain types they are mapped to)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+Slot = Literal["follow_feed", "new_arrival", "hotlist"]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+ContextValue = StrictInt | FiniteFloat | StrictStr | StrictBool | None
+
+
+class RankBody(BaseModel):
+    """``POST /rank``: one page for one user in one slot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: StrictInt = Field(ge=0, description="The user the page is for.")
+    slot: Slot = Field(description="follow_feed (关注动态), new_arrival (宝贝上新) or hotlist (精选热榜).")
+    k: StrictInt = Field(10, ge=1, le=1_000, description="Items wanted (at most serving.max_k).")
+    candidates: list[StrictInt] | None = Field(
+        None, max_length=100_000, description="Item ids the caller already has (posts, or products for "
+        "new_arrival); ranked with the slot's own candidates. Omit rather than send an empty list.")
+    context: dict[StrictStr, ContextValue] = Field(
+        default_factory=dict, max_length=64, description="Free-form request data, logged with the page; "
+        "context.now_ms pins the request time (replays).")
+
+
+class RankedItem(BaseModel):
+    id: int
+    type: Literal["post", "product"]
+    score: float
+    position: int
+    propensity: float = Field(description="Probability that this policy puts this item at this position.")
+    reasons: list[str]
+
+
+class RankResponse(BaseModel):
+    request_id: str
+    model_version: str
+    fallback: str | None = Field(description="null when personalised; else recency, stale or popular.")
+    items: list[RankedItem]
+
+
+class EventsBody(BaseModel):
+    """``POST /events``: a batch of events in the contract's columns (see the README's events table)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[StrictStr, ContextValue]] = Field(min_length=1, max_length=100_000)
+
+
+class QuarantinedEvent(BaseModel):
+    row: dict[str, object]
+    reason: str
+
+
+class EventsResponse(BaseModel):
+    rows_in: int
+    accepted: int
+    duplicates: int
+    quarantined: list[QuarantinedEvent]
+
+
+class ReadyResponse(BaseModel):
+    ready: bool
+    degraded: bool
+    detail: str
+    model_versions: dict[str, str]
+
+
+class ReloadResponse(BaseModel):
+    reloaded: bool
+    model_versions: dict[str, str]
+    detail: str
+
+
+class HotlistItem(BaseModel):
+    id: int
+    weight: float
+    official: bool
+
+
+class HotlistResponse(BaseModel):
+    items: list[HotlistItem]

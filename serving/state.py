@@ -1,0 +1,89 @@
+"""The service's state: loaded in the background at start, read by every request, reloaded on demand."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ranking.runner import Runner
+from serving.config import ServiceConfig
+from serving.data import ServiceData, load_service_data
+from serving.events import EventIntake
+from serving.metrics import ServiceMetrics
+from serving.models import Engine, SlotModel, build_engine, load_champions
+from serving.pagelog import PageLog
+from serving.ranker import RankService
+
+log = logging.getLogger(__name__)
+ModelLoader = Callable[[ServiceConfig], dict[str, SlotModel]]
+
+
+@dataclass
+class ServiceState:
+    """What ``/ready`` reports and what the routes use once it is ready."""
+
+    config: ServiceConfig
+    load_models: ModelLoader = load_champions
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    data: ServiceData | None = None
+    engine: Engine | None = None
+    ranker: RankService | None = None
+    intake: EventIntake | None = None
+    page_log: PageLog | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ready(self) -> bool:
+        return self.ranker is not None
+
+    def now_ms(self) -> int:
+        """The service clock (see ``serving.clock``)."""
+        if self.config.serving.clock == "wall" or self.data is None:
+            return int(time.time() * 1000)
+        return self.data.data_end_ms + int((time.monotonic() - self.started) * 1000)
+
+    def load(self) -> None:
+        """Index the data, load the models, then open for traffic; a failure is kept for ``/ready``."""
+        try:
+            s = self.config.serving
+            data = load_service_data(s.data_dir, self.config.features,
+                                     seen_window_hours=self.config.ranking.seen_window_hours)
+            self.started = time.monotonic()
+            self.data = data
+            self.engine = build_engine(self.load_models(self.config), data, self.config.ranking)
+            self.metrics.set_versions(self.engine.versions)
+            self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
+            self.intake = EventIntake(data, s.events_per_account_per_minute)
+            self.ranker = RankService(lambda: self.engine, data, Runner.from_settings(self.config.ranking),
+                                      self.metrics, self.page_log, deadline_ms=s.deadline_ms,
+                                      stale_ttl_s=s.stale_ttl_s)
+            log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
+        except Exception as e:  # kept for /ready; the process stays up so operators can see why
+            log.exception("service failed to load")
+            self.error = f"{type(e).__name__}: {e}"
+
+    def reload(self) -> tuple[bool, str]:
+        """Load the models again and swap them in; on any failure the current models keep serving."""
+        if self.data is None or self.engine is None:
+            return False, "not loaded yet"
+        with self._reload_lock:
+            try:
+                engine = build_engine(self.load_models(self.config), self.data, self.config.ranking)
+            except Exception as e:  # a corrupt or mismatched model must not take the old one down
+                self.metrics.reloads.labels(outcome="refused").inc()
+                log.warning("reload refused, old models keep serving: %s", e)
+                return False, f"{type(e).__name__}: {e}"
+            self.engine = engine  # one reference swap: requests in flight keep the engine they read
+            self.metrics.set_versions(engine.versions)
+            self.metrics.reloads.labels(outcome="ok").inc()
+            return True, "reloaded"
+
+    def close(self) -> None:
+        """Flush the page log (graceful shutdown)."""
+        if self.page_log is not None:
+            self.page_log.close()

@@ -1,0 +1,5 @@
+"""`python -m weitao` is the `weitao` command."""
+
+from weitao.cli import main
+
+main()

@@ -109,6 +109,10 @@ def _split(client: MlflowClient, mv: Any) -> str | None:
     return client.get_run(mv.run_id).data.tags.get("split_id")
 
 
+def _fingerprint(client: MlflowClient, mv: Any) -> str | None:
+    return client.get_run(mv.run_id).data.params.get("feature_set.fingerprint")
+
+
 def _judge(
     client: MlflowClient, champion: Any | None, challenger: Any, metric: str, higher: bool, min_delta: float
 ) -> tuple[bool, str, dict[str, float | None]]:
@@ -124,6 +128,12 @@ def _judge(
     if champion is None:
         return True, f"first promotion: no champion existed; challenger v{ch_v} has {metric}={ch:.4f}", values
     cp_v = int(champion.version)
+    ch_fp, cp_fp = _fingerprint(client, challenger), _fingerprint(client, champion)
+    if ch_fp is not None and cp_fp is not None and ch_fp != cp_fp:
+        # A service refuses a model whose feature set differs from its code's: the newer set wins.
+        return True, (f"champion v{cp_v} was trained on another feature set (fingerprint {cp_fp[:12]}) than "
+                      f"challenger v{ch_v} ({ch_fp[:12]}); the champion can no longer be served, so the "
+                      f"challenger replaces it ({metric}={ch:.4f})"), values
     ch_split, cp_split = _split(client, challenger), _split(client, champion)
     if ch_split is None or ch_split != cp_split:
         return False, (f"refused: challenger v{ch_v} was evaluated on split {ch_split!r} and champion v{cp_v} "

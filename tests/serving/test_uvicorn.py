@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,8 +11,8 @@ import httpx
 import pytest
 
 from features.storage import read_table
-from tests.serving.conftest import ServedWorld
 from tests.services import free_port, running
+from tests.serving.conftest import ServedWorld
 from training.registry import promote
 from weitao.commands.train import train_and_register
 from weitao.settings import load_settings

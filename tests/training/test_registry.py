@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from ranking.model_store import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, LoadedModel, load_registered
-from tests.model_artifacts import COLUMNS, FS, X_PROBE, make_model_dir
+from tests.model_artifacts import COLUMNS, FS, X_PROBE, FeatureSet, make_model_dir
 from training.registry import RegistryError, model_name, promote, register, rollback
 from training.settings import TrackingSettings
 from training.tracking import log_model_run
@@ -49,11 +49,12 @@ class Trainer:
         self.store, self.root, self.n = store, root, 0
         self.boosters: dict[int, lgb.Booster] = {}
 
-    def publish(self, ndcg: float, *, split: str = "split-a", slot: str = SLOT) -> int:
+    def publish(self, ndcg: float, *, split: str = "split-a", slot: str = SLOT, fs: object = FS) -> int:
         self.n += 1
-        booster = make_model(self.root / f"m{self.n}", seed=self.n, slot=slot)
+        booster = make_model_dir(self.root / f"m{self.n}", fs, seed=self.n, slot=slot,
+                                 label_column=self.n % len(COLUMNS))
         run_id = log_model_run(self.store, slot=slot, model_dir=self.root / f"m{self.n}", params={"n": self.n},
-                               metrics={"ndcg_at_10": ndcg, "click": {"auc": 0.7}}, feature_set=FS,
+                               metrics={"ndcg_at_10": ndcg, "click": {"auc": 0.7}}, feature_set=fs,
                                config_hash="cfg0", data_snapshot_id="snap", split_id=split)
         version = register(self.store, run_id, slot)
         self.boosters[version] = booster
@@ -131,6 +132,16 @@ def test_a_challenger_on_another_split_is_refused_however_good(trainer: Trainer)
     d = trainer.promote()
     assert not d.moved and trainer.alias(CHAMPION) == 1
     assert "refused" in d.reason and "'split-b'" in d.reason and "'split-a'" in d.reason
+
+
+def test_a_champion_on_an_older_feature_set_is_replaced_even_by_a_worse_challenger(trainer: Trainer) -> None:
+    trainer.publish(0.40)
+    trainer.promote()
+    trainer.publish(0.30, fs=FeatureSet(fingerprint="fp-2"), split="split-b")
+    d = trainer.promote()
+    assert d.moved and trainer.alias(CHAMPION) == 2 and "another feature set" in d.reason
+    trainer.publish(0.20, split="split-b", fs=FeatureSet(fingerprint="fp-2"))
+    assert not trainer.promote().moved  # the control: on the same feature set a worse model stays out
 
 
 def test_min_delta_and_lower_is_better(trainer: Trainer) -> None:

@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option("--seed", help="Seed (default: simulator.seed).")] = None,
         scale: Annotated[Scale | None, typer.Option("--scale", help="World size (default: medium).")] = None,
         no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not start the service at the end.")] = False,
+        host: Annotated[str | None, typer.Option("--host", help="Service interface (default 127.0.0.1).")] = None,
+        port: Annotated[int | None, typer.Option("--port", help="Service port (default 8000).")] = None,
     ) -> None:
         """Simulate, train and register the rankers, evaluate everything in closed loop, write the report."""
         t0 = time.perf_counter()
@@ -101,4 +103,4 @@ def register(app: typer.Typer) -> None:
                       f"MLflow: {settings.tracking.tracking_uri}", soft_wrap=True)
         console.print(f"wall time {meta['wall_seconds']} s")
         if not no_serve:
-            start(with_serving(settings, data_dir=out_ / "data", page_log_dir=out_ / "served"))
+            start(with_serving(settings, data_dir=out_ / "data", page_log_dir=out_ / "served", host=host, port=port))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from features.catalog import EventArrays
+from features.columns import EventArrays
 from features.contract import ENUMS, enum_array, ms
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame

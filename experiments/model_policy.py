@@ -16,13 +16,13 @@ from experiments.world.events import Events, to_table
 from experiments.world.policy import AmplifyBatch, Batch, Observation, Policy
 from features.catalog import Catalog
 from features.contract import code
-from features.definitions import provided_names
 from features.featuresets import get_feature_set
 from features.online import make_store
 from features.online.updater import OnlineFeatures
 from features.settings import FeatureSettings
 from ranking.affinity import Affinity
 from ranking.heads import HeadModel
+from ranking.scorers.model import feature_rows
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 
@@ -67,22 +67,14 @@ class ModelPolicy:
         if model is None:
             return np.asarray(self.fallback.score(batch, obs), dtype=np.float64)
         target = "product" if batch.slot == "new_arrival" else "post"
-        n = len(batch)
         if batch.slot == "new_arrival":
             category = self.product_category[batch.item]
         else:
             category = obs.catalog.account_category[batch.author]
-        rows = pa.table({
-            "user_id": batch.user.astype(np.int64),
-            "target_type": np.full(n, code("target_type", target), np.int8),
-            "target_id": batch.item.astype(np.int64), "account_id": batch.author.astype(np.int64),
-            "category": category.astype(np.int64), "request_ms": np.full(n, batch.now_ms, np.int64),
-        })
         online = self.online[batch.slot]
-        affinity = self.affinities.get(batch.slot)
-        provided = {"embedding_similarity": affinity.similarity(batch.user, batch.author)} if affinity else {}
-        for name in provided_names(online.feature_set):  # position stays 0: every candidate is scored as if on top
-            rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(n))))
+        rows = feature_rows(online.feature_set, batch.user, np.full(len(batch), code("target_type", target)),
+                            batch.item, batch.author, category, np.int64(batch.now_ms),
+                            self.affinities.get(batch.slot))
         return model.predict(online.get(rows))
 
     def amplify(self, batch: AmplifyBatch, obs: Observation) -> tuple[np.ndarray, np.ndarray]:

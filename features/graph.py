@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from features.catalog import FollowState
+from features.follows import FollowState
 
 
 class FanIndex:
     """Point-in-time fan status from the ``follows`` table (follow start inclusive, end exclusive).
 
-    A thin view over :class:`features.catalog.FollowState`, so that every part of the engine answers the
+    A thin view over :class:`features.follows.FollowState`, so that every part of the engine answers the
     question the same way, for any number of follow intervals per pair.
     """
 

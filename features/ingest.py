@@ -36,6 +36,7 @@ class IngestReport:
     quarantined: int
     late: int
     quarantine: pa.Table
+    accepted_rows: pa.Table  # the new events of this batch, in the contract schema (what downstream state applies)
 
 
 class PostCounters:
@@ -104,7 +105,8 @@ class Ingestor:
             self.stored = accepted if self.stored is None else pa.concat_tables([self.stored, accepted])
             self.watermark_ms = max(self.watermark_ms, int(times.max()) - self.allowed_lateness_ms)
         real = quarantine.filter(pa.array(~duplicate)) if quarantine.num_rows else quarantine
-        return IngestReport(events.num_rows, accepted.num_rows, int(duplicate.sum()), real.num_rows, late, real)
+        return IngestReport(events.num_rows, accepted.num_rows, int(duplicate.sum()), real.num_rows, late, real,
+                            accepted)
 
     def _count(self, accepted: pa.Table, times: np.ndarray) -> None:
         ttype = enum_codes(accepted.column("target_type"), "target_type")

@@ -18,21 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.catalog import (
-    ACCOUNT,
-    POST,
-    PRODUCT,
-    Catalog,
-    DataSource,
-    EventArrays,
-    FollowState,
-    int_column,
-    ms_column,
-    pair_key,
-)
+from features.catalog import ACCOUNT, POST, PRODUCT, Catalog, DataSource
+from features.columns import EventArrays, int_column, ms_column, pair_key
 from features.contract import ENUMS, enum_codes
 from features.counts import CountTable, Packing, argsort_ids
 from features.definitions import ALL, Counter, FeatureError, FeatureSet, Inputs, window_buckets
+from features.follows import FollowState
 from features.settings import FeatureSettings
 
 if TYPE_CHECKING:

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
 
-from features.catalog import Catalog, EventArrays, FollowState
+from features.catalog import Catalog
+from features.columns import EventArrays
 from features.definitions import FeatureSet
+from features.follows import FollowState
 from features.offline import RowQueries, answer_partition
 from features.settings import FeatureSettings
 

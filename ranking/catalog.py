@@ -22,7 +22,7 @@ from ranking.windows import WindowIndex
 _EARLIEST = np.iinfo(np.int64).min
 
 
-def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Position of each id in ``sorted_ids``, or -1 where it is absent."""
     ids = np.asarray(ids, dtype=np.int64)
     pos = np.searchsorted(sorted_ids, ids)
@@ -100,15 +100,15 @@ class CatalogIndex:
 
     def post_rows(self, post_ids: np.ndarray) -> np.ndarray:
         """Row of each post id, -1 for an unknown id."""
-        return _lookup(self._posts.post_id, post_ids)
+        return lookup(self._posts.post_id, post_ids)
 
     def product_rows(self, product_ids: np.ndarray) -> np.ndarray:
         """Row of each product id, -1 for an unknown id."""
-        return _lookup(self._products.product_id, product_ids)
+        return lookup(self._products.product_id, product_ids)
 
     # ---- account attributes (unknown accounts: -1 codes, not preferred) ----------------------------
     def _account(self, column: np.ndarray, ids: np.ndarray, missing: int | bool) -> np.ndarray:
-        rows = _lookup(self._account_ids, ids)
+        rows = lookup(self._account_ids, ids)
         return np.where(rows >= 0, column[np.maximum(rows, 0)] if len(column) else missing, missing)
 
     def tier(self, account_ids: np.ndarray) -> np.ndarray:

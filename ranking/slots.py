@@ -16,7 +16,6 @@ from ranking.hotlist import HotlistBoard
 from ranking.rules.author_cap import AuthorCap
 from ranking.rules.diversity import Diversity
 from ranking.rules.preferred_shop import PreferredShopBoost
-from ranking.scorers.hot import HotScorer
 from ranking.scorers.recency import RecencyScorer
 from ranking.selectors.top_k import TopK
 from ranking.settings import RankingSettings
@@ -73,7 +72,8 @@ def new_arrival_slot(settings: RankingSettings, scorer: Scorer) -> SlotDefinitio
 
 def hotlist_slot(settings: RankingSettings, board: HotlistBoard, scorer: Scorer | None = None) -> SlotDefinition:
     """精选热榜: the board's official picks and amplified posts, freshness-decayed, diverse across authors."""
-    scorer = scorer or HotScorer(half_life_hours=settings.hotlist_half_life_hours)
+    scorer = scorer or RecencyScorer(name="scorers/hot", half_life_hours=settings.hotlist_half_life_hours,
+                                     weight_column="board_weight")
     return SlotDefinition(
         name="hotlist",
         sources=(HotlistPosts(board=board, window_hours=settings.hotlist_window_hours),),

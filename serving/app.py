@@ -6,6 +6,7 @@ the page log on shutdown.
 """
 
 
+import hmac
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,7 +81,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         token = config.serving.admin_token.get_secret_value()
         if creds is None:
             raise HTTPException(401, "admin: missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        if not token or creds.credentials != token:
+        if not token or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
             raise HTTPException(403, "admin: wrong bearer token")
 
     @app.get("/health")

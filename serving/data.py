@@ -16,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.catalog import Catalog, FollowState
+from features.catalog import Catalog
+from features.columns import EventArrays
 from features.contract import TABLES, code, enum_codes
 from features.featuresets import get_feature_set
+from features.follows import FollowState
 from features.online import make_store
 from features.online.updater import OnlineFeatures
 from features.settings import FeatureSettings
@@ -27,10 +29,12 @@ from ranking.catalog import CatalogIndex
 from ranking.catalog_tables import tables_from_arrow
 from ranking.hotlist import BoardState, HotlistBoard
 from ranking.seen import InMemorySeenStore
+from ranking.settings import RankingSettings
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 HOUR_MS = 3_600_000
 POPULAR_PER_SLOT = 200
+_IMPRESSION = code("action", "impression")
 
 
 class ServiceDataError(RuntimeError):
@@ -59,6 +63,7 @@ class ServiceData:
     """The indexed data of one worker."""
 
     tables: dict[str, pa.Table]
+    features_catalog: Catalog  # id look-ups of the feature pipelines, shared by the event intake
     catalog: LiveCatalog
     online: dict[str, OnlineFeatures]
     seen: InMemorySeenStore
@@ -80,14 +85,17 @@ def read_data(data_dir: Path) -> dict[str, pa.Table]:
     return {name: read_table(data_dir, name) for name in TABLES}
 
 
-def load_service_data(data_dir: Path, features: FeatureSettings, *, hotlist_window_hours: float = 48.0,
-                      seen_window_hours: float = 72.0) -> ServiceData:
-    """Index ``data_dir`` and replay its events into online stores chosen by ``features.online_store``."""
+def load_service_data(data_dir: Path, features: FeatureSettings, ranking: RankingSettings) -> ServiceData:
+    """Index ``data_dir`` and replay its events into online stores chosen by ``features.online_store``.
+
+    The hotlist board and the popular fallback look back ``ranking.hotlist_window_hours``; the seen history
+    ``ranking.seen_window_hours``.
+    """
     t0 = time.perf_counter()
     tables = read_data(data_dir)
     events = tables["events"]
-    times = pc.cast(events.column("event_time"), pa.int64()).to_numpy()
-    end = int(times.max(initial=0))
+    ev = EventArrays.from_table(events)  # decoded once for every look-back below
+    end = int(ev.time.max(initial=0))
     base = Catalog(tables["accounts"], tables["posts"], tables["products"], tables["follows"])
     online = {}
     for slot, name in SLOT_FEATURE_SET.items():
@@ -97,57 +105,38 @@ def load_service_data(data_dir: Path, features: FeatureSettings, *, hotlist_wind
     # One live follow state for visibility: the first updater's copy, kept current by every event batch.
     catalog = LiveCatalog(tables, online["follow_feed"].catalog.follows)
     seen = InMemorySeenStore()
-    _record_impressions(seen, catalog, events, times, end - int(seen_window_hours * HOUR_MS))
-    board = HotlistBoard(_initial_board(tables, events, times, end - int(hotlist_window_hours * HOUR_MS)))
-    return ServiceData(tables, catalog, online, seen, board, _popular(tables, events, times, end - 48 * HOUR_MS),
-                       end, np.sort(tables["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
+    record_impressions(seen, base, ev.take(np.flatnonzero(ev.time >= end - int(ranking.seen_window_hours * HOUR_MS))))
+    since = end - int(ranking.hotlist_window_hours * HOUR_MS)
+    recent = ev.time >= since
+    board = HotlistBoard(_initial_board(tables, ev, enum_codes(events.column("slot"), "slot"), recent, since))
+    return ServiceData(tables, base, catalog, online, seen, board, _popular(tables, ev, recent), end,
+                       np.sort(tables["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
 
 
-def _record_impressions(seen: InMemorySeenStore, catalog: CatalogIndex, events: pa.Table, times: np.ndarray,
-                        since_ms: int) -> None:
-    action = enum_codes(events.column("action"), "action")
-    m = (action == code("action", "impression")) & (times >= since_ms)
-    record_events(seen, catalog, events.filter(pa.array(m)))
+def record_impressions(seen: InMemorySeenStore, catalog: Catalog, ev: EventArrays) -> None:
+    """Add the post and product impressions among ``ev`` to ``seen`` (with each item's author, for fatigue)."""
+    m = (ev.action == _IMPRESSION) & (ev.ttype != code("target_type", "account"))
+    if m.any():
+        ttype = ev.ttype[m].astype(np.int64)
+        seen.record(ev.user[m], ttype, ev.target[m], catalog.target_account(ttype, ev.target[m]), ev.time[m])
 
 
-def record_events(seen: InMemorySeenStore, catalog: CatalogIndex, events: pa.Table) -> None:
-    """Add the impressions among ``events`` to ``seen`` (with each item's author, for fatigue)."""
-    action = enum_codes(events.column("action"), "action")
-    ttype = enum_codes(events.column("target_type"), "target_type")
-    m = (action == code("action", "impression")) & (ttype != code("target_type", "account"))
-    if not m.any():
-        return
-    ev = events.filter(pa.array(m))
-    ttype, target = ttype[m].astype(np.int8), ev.column("target_id").to_numpy()
-    post = ttype == code("target_type", "post")
-    author = np.full(len(target), -1, np.int64)
-    p_rows, q_rows = catalog.post_rows(target[post]), catalog.product_rows(target[~post])
-    author[post] = np.where(p_rows >= 0, catalog.post_candidates(np.zeros(len(p_rows), np.int64),
-                                                                 np.maximum(p_rows, 0)).author_id, -1)
-    author[~post] = np.where(q_rows >= 0, catalog.product_candidates(np.zeros(len(q_rows), np.int64),
-                                                                     np.maximum(q_rows, 0)).author_id, -1)
-    seen.record(ev.column("user_id").to_numpy(), ttype, target, author,
-                pc.cast(ev.column("event_time"), pa.int64()).to_numpy())
-
-
-def _clicks_by(events: pa.Table, times: np.ndarray, since_ms: int, target_type: str) -> tuple[np.ndarray, np.ndarray]:
-    action = enum_codes(events.column("action"), "action")
-    ttype = enum_codes(events.column("target_type"), "target_type")
-    m = (action == code("action", "click")) & (ttype == code("target_type", target_type)) & (times >= since_ms)
-    ids, counts = np.unique(events.column("target_id").to_numpy()[m], return_counts=True)
+def _clicks_by(ev: EventArrays, recent: np.ndarray, target_type: str) -> tuple[np.ndarray, np.ndarray]:
+    m = recent & (ev.action == code("action", "click")) & (ev.ttype == code("target_type", target_type))
+    ids, counts = np.unique(ev.target[m], return_counts=True)
     return ids, counts.astype(np.float64)
 
 
-def _popular(tables: dict[str, pa.Table], events: pa.Table, times: np.ndarray,
-             since_ms: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Most-clicked public posts and products of the last hours: the non-personalised fallback per slot."""
+def _popular(tables: dict[str, pa.Table], ev: EventArrays,
+             recent: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Most-clicked public posts and products of the recent rows: the non-personalised fallback per slot."""
     posts = tables["posts"]
     public = posts.column("post_id").to_numpy()[
         enum_codes(posts.column("visibility"), "visibility") == code("visibility", "public")]
-    ids, clicks = _clicks_by(events, times, since_ms, "post")
+    ids, clicks = _clicks_by(ev, recent, "post")
     keep = np.isin(ids, public)
     post_ids, post_scores = _top(ids[keep], clicks[keep])
-    product_ids, product_scores = _top(*_clicks_by(events, times, since_ms, "product"))
+    product_ids, product_scores = _top(*_clicks_by(ev, recent, "product"))
     return {"follow_feed": (post_ids, post_scores), "hotlist": (post_ids, post_scores),
             "new_arrival": (product_ids, product_scores)}
 
@@ -157,12 +146,11 @@ def _top(ids: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids[order], scores[order]
 
 
-def _initial_board(tables: dict[str, pa.Table], events: pa.Table, times: np.ndarray, since_ms: int) -> BoardState:
-    """Posts on the hotlist at the end of the data (hotlist impressions), plus official accounts' recent posts."""
-    action = enum_codes(events.column("action"), "action")
-    slot = enum_codes(events.column("slot"), "slot")
-    m = (action == code("action", "impression")) & (slot == code("slot", "hotlist")) & (times >= since_ms)
-    shown, impressions = np.unique(events.column("target_id").to_numpy()[m], return_counts=True)
+def _initial_board(tables: dict[str, pa.Table], ev: EventArrays, slot_codes: np.ndarray, recent: np.ndarray,
+                   since_ms: int) -> BoardState:
+    """Posts on the hotlist at the end of the data (recent hotlist impressions), plus official accounts' posts."""
+    m = recent & (ev.action == _IMPRESSION) & (slot_codes == code("slot", "hotlist"))
+    shown, impressions = np.unique(ev.target[m], return_counts=True)
     posts, accounts = tables["posts"], tables["accounts"]
     official_accounts = accounts.column("account_id").to_numpy()[
         enum_codes(accounts.column("kind"), "account_kind") == code("account_kind", "official")]

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from features.catalog import Catalog
+from features.columns import EventArrays
 from features.contract import enum_codes
 from features.ingest import Ingestor
-from serving.data import ServiceData, record_events
+from serving.data import ServiceData, record_impressions
 
 MINUTE_MS = 60_000
 
@@ -69,7 +69,7 @@ class EventIntake:
     def __init__(self, data: ServiceData, per_minute: int) -> None:
         t = data.tables
         self.data = data
-        self.catalog = Catalog(t["accounts"], t["posts"], t["products"], t["follows"])
+        self.catalog = data.features_catalog
         ids = {name: t[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
         self.ingestor = Ingestor(self.catalog, ids)
         self.limiter = RateLimiter(per_minute)
@@ -91,12 +91,10 @@ class EventIntake:
         with self._lock:
             self.limiter.admit(self._accounts(raw), time.monotonic())
             report = self.ingestor.ingest(raw, now_ms=now_ms)
-            accepted = self.ingestor.stored.slice(self.ingestor.stored.num_rows - report.accepted) \
-                if report.accepted else None
-            if accepted is not None:
+            if report.accepted:
                 for online in self.data.online.values():
-                    online.update(accepted)
-                record_events(self.data.seen, self.data.catalog, accepted)
+                    online.update(report.accepted_rows)
+                record_impressions(self.data.seen, self.catalog, EventArrays.from_table(report.accepted_rows))
         q = report.quarantine
         reasons = q.column("reason").to_pylist() if q.num_rows else []
         rows = q.drop_columns(["reason"]).to_pylist() if q.num_rows else []

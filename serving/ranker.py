@@ -2,7 +2,8 @@
 
 1. personalised: the slot's declaration through the runner (a model that fails inside it gives way to the
    recency scorer: labelled ``"recency"``);
-2. ``"stale"``: the user's last page of the slot, if recent, with every fans-only item re-checked;
+2. when the pipeline fails or finds nothing, ``"stale"``: the user's last page of the slot, if recent, with
+   every fans-only item re-checked;
 3. ``"popular"``: the slot's most-clicked public items of the last hours (never fans-only, never H1).
 
 Visibility fails closed on every path: only the runner's filters or a fresh fan check let a private post
@@ -35,6 +36,7 @@ from serving.pagelog import PageLog
 log = logging.getLogger(__name__)
 H1 = code("tier", "H1")
 STALE_USERS = 100_000
+PIPELINE_ERROR = "pipeline_error"  # internal: the pipeline raised, so the fallback chain answers
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class RankService:
         t0 = time.perf_counter()
         engine = self.engine()
         fallback, items, timings = self._personalised(engine, request)
-        if fallback is not None or not items:
-            fallback, items = self._fallback(request, fallback)
+        if fallback == PIPELINE_ERROR or not items:
+            fallback, items = self._fallback(request)
         served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings)
         ms = (time.perf_counter() - t0) * 1000
         self.metrics.latency.labels(slot=request.slot).observe(ms)
@@ -94,7 +96,7 @@ class RankService:
         except Exception:  # the pipeline itself broke: the fallback chain answers
             log.exception("slot %s: pipeline failed for user %s", request.slot, request.user_id)
             self.metrics.errors.labels(route="rank", kind="pipeline").inc()
-            return "pipeline_error", (), {}
+            return PIPELINE_ERROR, (), {}
         for stage, ms in result.timings_ms.items():
             if "/" not in stage:
                 self.metrics.stage.labels(slot=request.slot, stage=stage).observe(ms)
@@ -108,9 +110,7 @@ class RankService:
         fallback = "recency" if result.counters.get("fallback") else None
         return fallback, items, dict(result.timings_ms)
 
-    def _fallback(self, request: RankRequest, why: str | None) -> tuple[str, tuple[ServedItem, ...]]:
-        if why == "recency":
-            return why, ()  # an empty page from a working pipeline is still personalised: nothing to show
+    def _fallback(self, request: RankRequest) -> tuple[str, tuple[ServedItem, ...]]:
         stale = self._stale_page(request)
         if stale:
             return "stale", stale

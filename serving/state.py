@@ -51,8 +51,7 @@ class ServiceState:
         """Index the data, load the models, then open for traffic; a failure is kept for ``/ready``."""
         try:
             s = self.config.serving
-            data = load_service_data(s.data_dir, self.config.features,
-                                     seen_window_hours=self.config.ranking.seen_window_hours)
+            data = load_service_data(s.data_dir, self.config.features, self.config.ranking)
             self.started = time.monotonic()
             self.data = data
             self.engine = build_engine(self.load_models(self.config), data, self.config.ranking)

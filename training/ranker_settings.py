@@ -37,7 +37,7 @@ class RankerSettings(BaseModel):
         0.0, ge=0, description="Weight training rows by 1/propensity of the logging policy, capped at this "
         "value, so rows the logging policy rarely showed count for the pages it did not show; 0 = unweighted.")
 
-    def params(self) -> dict[str, float | int]:
+    def params(self) -> dict[str, float | int | list[str]]:
         """Keyword arguments of ``MultiHeadRanker`` (besides heads and blend)."""
         return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
                 "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,

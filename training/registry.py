@@ -100,17 +100,20 @@ def register(settings: TrackingSettings | HasTracking, run_id: str, slot: str) -
     return version
 
 
-def _metric(client: MlflowClient, mv: Any, metric: str) -> float | None:
-    value = client.get_run(mv.run_id).data.metrics.get(metric)
-    return None if value is None or math.isnan(value) else float(value)
+@dataclass(frozen=True)
+class _Logged:
+    """What the gate reads from a version's run, fetched once."""
+
+    metric: float | None
+    split: str | None
+    fingerprint: str | None
 
 
-def _split(client: MlflowClient, mv: Any) -> str | None:
-    return client.get_run(mv.run_id).data.tags.get("split_id")
-
-
-def _fingerprint(client: MlflowClient, mv: Any) -> str | None:
-    return client.get_run(mv.run_id).data.params.get("feature_set.fingerprint")
+def _logged(client: MlflowClient, mv: Any, metric: str) -> _Logged:
+    data = client.get_run(mv.run_id).data
+    value = data.metrics.get(metric)
+    return _Logged(None if value is None or math.isnan(value) else float(value), data.tags.get("split_id"),
+                   data.params.get("feature_set.fingerprint"))
 
 
 def _judge(
@@ -118,23 +121,24 @@ def _judge(
 ) -> tuple[bool, str, dict[str, float | None]]:
     """The promotion gate: (move?, reason, values). Pure reading; nothing is changed here."""
     ch_v = int(challenger.version)
-    ch = _metric(client, challenger, metric)
-    cp = _metric(client, champion, metric) if champion is not None else None
+    chl = _logged(client, challenger, metric)
+    cpl = _logged(client, champion, metric) if champion is not None else None
+    ch, cp = chl.metric, (cpl.metric if cpl is not None else None)
     values = {"champion": cp, "challenger": ch}
     if champion is not None and int(champion.version) == ch_v:
         return False, f"challenger v{ch_v} is already the champion", values
     if ch is None:
         return False, f"challenger v{ch_v} has no {metric!r} logged, so it cannot be judged", values
-    if champion is None:
+    if champion is None or cpl is None:
         return True, f"first promotion: no champion existed; challenger v{ch_v} has {metric}={ch:.4f}", values
     cp_v = int(champion.version)
-    ch_fp, cp_fp = _fingerprint(client, challenger), _fingerprint(client, champion)
+    ch_fp, cp_fp = chl.fingerprint, cpl.fingerprint
     if ch_fp is not None and cp_fp is not None and ch_fp != cp_fp:
         # A service refuses a model whose feature set differs from its code's: the newer set wins.
         return True, (f"champion v{cp_v} was trained on another feature set (fingerprint {cp_fp[:12]}) than "
                       f"challenger v{ch_v} ({ch_fp[:12]}); the champion can no longer be served, so the "
                       f"challenger replaces it ({metric}={ch:.4f})"), values
-    ch_split, cp_split = _split(client, challenger), _split(client, champion)
+    ch_split, cp_split = chl.split, cpl.split
     if ch_split is None or ch_split != cp_split:
         return False, (f"refused: challenger v{ch_v} was evaluated on split {ch_split!r} and champion v{cp_v} "
                        f"on split {cp_split!r}; {metric} is only comparable on the same held-out split"), values

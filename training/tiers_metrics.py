@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from features.contract import OFFSITE_SOURCES, code, enum_codes
 from features.graph import FanIndex
+from ranking.catalog import lookup
 from ranking.windows import expand
 
 _OPEN = np.iinfo(np.int64).max
@@ -83,15 +84,6 @@ class _Events:
     time: np.ndarray
     request: np.ndarray
     target: np.ndarray
-
-
-def lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Position of each id in ``sorted_ids``, or -1 where it is absent."""
-    ids = np.asarray(ids, dtype=np.int64)
-    pos = np.searchsorted(sorted_ids, ids)
-    hit = pos < len(sorted_ids)
-    hit[hit] = sorted_ids[pos[hit]] == ids[hit]
-    return np.where(hit, pos, -1)
 
 
 def _ms(column: pa.ChunkedArray | pa.Array, fill: int) -> np.ndarray:

@@ -138,6 +138,7 @@ def export_for_workers(settings: Settings, path: Path) -> None:
     body["serving"]["admin_token"] = settings.serving.admin_token.get_secret_value()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)  # also when the file was there before, with other permissions
     path.write_bytes(orjson.dumps(body))
     os.environ[WORKER_SETTINGS_ENV] = str(path.resolve())
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from features.catalog import ACCOUNT, Catalog, EventArrays
+from features.catalog import ACCOUNT, Catalog
+from features.columns import EventArrays
 from features.contract import ENUMS
 from features.definitions import FeatureSet
 from features.offline import answer, count_events, evaluate, row_queries

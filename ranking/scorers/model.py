@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from features.definitions import provided_names
+from features.definitions import FeatureSet, provided_names
 from features.online.updater import OnlineFeatures
 from ranking.affinity import Affinity
 from ranking.base import FailPolicy, RankContext, Scorer
@@ -22,20 +22,21 @@ from ranking.frame import CandidateFrame
 from ranking.request import RequestBatch
 
 
-def feature_rows(frame: CandidateFrame, requests: RequestBatch, online: OnlineFeatures,
+def feature_rows(feature_set: FeatureSet, user: np.ndarray, target_type: np.ndarray, target_id: np.ndarray,
+                 account: np.ndarray, category: np.ndarray, request_ms: np.ndarray,
                  affinity: Affinity | None) -> pa.Table:
-    """The key and provided columns of every candidate, in the online feature set's schema."""
-    user = requests.user_id[frame.request]
+    """Request rows keyed like training rows, with the set's provided columns (every row at position 0)."""
+    n = len(user)
     rows = pa.table({
-        "user_id": user, "target_type": frame.item_type, "target_id": frame.item_id,
-        "account_id": frame.author_id, "category": frame.category.astype(np.int64),
-        "request_ms": requests.now_ms[frame.request],
+        "user_id": np.asarray(user, np.int64), "target_type": np.asarray(target_type, np.int8),
+        "target_id": np.asarray(target_id, np.int64), "account_id": np.asarray(account, np.int64),
+        "category": np.asarray(category, np.int64), "request_ms": np.broadcast_to(np.asarray(request_ms, np.int64), n),
     })
-    provided = {"position": np.zeros(len(frame))}
+    provided = {"position": np.zeros(n)}
     if affinity is not None:
-        provided["embedding_similarity"] = affinity.similarity(user, frame.author_id)
-    for name in provided_names(online.feature_set):
-        rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(len(frame))), pa.float64()))
+        provided["embedding_similarity"] = affinity.similarity(user, account)
+    for name in provided_names(feature_set):
+        rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(n)), pa.float64()))
     return rows
 
 
@@ -56,7 +57,10 @@ class ModelScorer(Scorer):
 
     def features(self, frame: CandidateFrame, requests: RequestBatch) -> np.ndarray:
         """The float32 feature matrix of the candidates."""
-        return self.online.get(feature_rows(frame, requests, self.online, self.affinity))
+        rows = feature_rows(self.online.feature_set, requests.user_id[frame.request], frame.item_type,
+                            frame.item_id, frame.author_id, frame.category, requests.now_ms[frame.request],
+                            self.affinity)
+        return self.online.get(rows)
 
     def score(self, frame: CandidateFrame, requests: RequestBatch, ctx: RankContext) -> np.ndarray:
         if not len(frame):

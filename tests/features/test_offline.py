@@ -11,11 +11,12 @@ import pytest
 
 from experiments.settings import SimulatorSettings
 from experiments.simulate import simulate
-from features.catalog import FollowState, pair_key
+from features.columns import pair_key
 from features.contract import ENUMS, enum_array, ms
 from features.counts import CountTable
 from features.definitions import ALL, Count, Feature, FeatureSet, Lookup, Ratio
 from features.featuresets import get_feature_set
+from features.follows import FollowState
 from features.graph import FanIndex
 from features.offline import DataSource, answer_partition, build_frame, row_queries
 from features.settings import FeatureSettings

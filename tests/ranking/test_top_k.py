@@ -51,4 +51,6 @@ def test_recency_halves_per_half_life_and_the_callable_scores_the_frame() -> Non
     batch = RequestBatch("follow_feed", np.array([FAN]), 3, NOW)
     ctx = RankContext(catalog=tiny_catalog())
     assert RecencyScorer(half_life_hours=24).score(frame, batch, ctx) == pytest.approx([1.0, 0.5, 0.25])
+    weighted = RecencyScorer(half_life_hours=24, weight_column="w")
+    assert weighted.score(frame.with_columns(w=np.array([1.0, 4.0, 2.0])), batch, ctx) == pytest.approx([1.0, 2.0, 0.5])
     assert CallableScorer(fn=lambda f: f.item_id * 2.0).score(frame, batch, ctx).tolist() == [10.0, 12.0, 14.0]

@@ -98,3 +98,23 @@ def test_served_pages_are_logged_to_parquet_on_shutdown(served_world: ServedWorl
     assert set(pages.column("slot").to_pylist()) == {"hotlist"}
     assert first is None or first in pages.column("item_id").to_pylist()
     assert np.all(pages.column("propensity").to_numpy() == 1.0)
+
+
+def test_a_model_that_cannot_score_gives_way_to_recency_and_the_page_is_served(served_world: ServedWorld) -> None:
+    from dataclasses import replace
+
+    from ranking.heads import HeadModel
+
+    def broken(config: object) -> dict:
+        models = served_world.loader()(config)  # a head over one column cannot score the 54-column rows
+        models["follow_feed"] = replace(models["follow_feed"], head=HeadModel(["x"], {"click": 0.1}))
+        return models
+
+    app = create_app(served_world.config(), load_models=broken, background=False)
+    with TestClient(app) as c:
+        pages = [c.post("/rank", json={"user_id": int(x), "slot": "follow_feed", "k": 5}).json()
+                 for x in users(c)[:30]]
+    recency = [p for p in pages if p["fallback"] == "recency"]
+    assert recency and all(p["items"] for p in recency)
+    scores = [i["score"] for i in recency[0]["items"]]
+    assert scores == sorted(scores, reverse=True) and all(0 < x <= 1 for x in scores)

@@ -49,8 +49,8 @@ def _leaks(client: TestClient, user: int, slot: str, candidates: list[int] | Non
         private &= ~np.isin(served, s.data.board.state.post_ids)
     if not private.any():
         return []
-    author = authors[np.searchsorted(ids, served[private])] if np.all(np.diff(ids) > 0) else \
-        np.array([authors[ids == x][0] for x in served[private]])
+    author_of = dict(zip(ids.tolist(), authors.tolist(), strict=True))
+    author = np.array([author_of[x] for x in served[private].tolist()], np.int64)
     fan = s.data.catalog.is_fan(np.full(len(author), user), author, body["context"]["now_ms"])
     return served[private][~fan].tolist()
 

@@ -12,7 +12,7 @@ import typer
 from experiments.bench import bench_simulate
 from experiments.bench_gate import bench_gate
 from weitao.commands import bench_features as bench_features_cmd
-from weitao.commands.common import console, fail, progress, settings_of, summary_table
+from weitao.commands.common import console, fail, merge_json, progress, settings_of, summary_table
 
 app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
 
@@ -30,16 +30,7 @@ def print_simulate(results: Sequence[dict[str, Any]], title: str = "weitao bench
 
 def write_json(path: Path, name: str, results: Sequence[dict[str, Any]]) -> None:
     """Write ``{name: {scale: result}}`` to ``path``, keeping other benchmarks already in the file."""
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text())
-            data = loaded if isinstance(loaded, dict) else {}
-        except json.JSONDecodeError:
-            data = {}
-    data[name] = {r["scale"]: r for r in results}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    merge_json(path, name, {r["scale"]: r for r in results})
 
 
 @app.command("simulate")

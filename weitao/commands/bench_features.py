@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from experiments.bench_features import bench_features
-from weitao.commands.common import console, settings_of, summary_table
+from weitao.commands.common import console, merge_json, settings_of, summary_table
 
 
 def print_features(result: dict[str, Any]) -> None:
@@ -39,14 +38,5 @@ def features(
     result = bench_features(events=events, settings=settings.features, on_step=lambda s: console.print(f"… {s}"))
     print_features(result)
     if json is not None:
-        data: dict[str, Any] = {}
-        if json.exists():
-            try:
-                loaded = orjson.loads(json.read_bytes())
-                data = loaded if isinstance(loaded, dict) else {}
-            except orjson.JSONDecodeError:
-                data = {}
-        data["features"] = result
-        json.parent.mkdir(parents=True, exist_ok=True)
-        json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        merge_json(json, "features", result)
         console.print(f"figures written to [bold]{json}[/bold]")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -75,3 +76,17 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def merge_json(path: Path, name: str, value: Any) -> None:
+    """Set ``path``'s top-level key ``name`` to ``value``, keeping the file's other keys (other benchmarks)."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = orjson.loads(path.read_bytes())
+            data = loaded if isinstance(loaded, dict) else {}
+        except orjson.JSONDecodeError:
+            data = {}
+    data[name] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")

@@ -1,0 +1,164 @@
+"""The follow graph as intervals, with point-in-time fan status, offline and (with events applied) online."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.columns import OPEN, PAIR_BITS, int_column, ms_column, pair_key
+from features.counts import argsort_ids, sort_ids
+
+
+class FollowState:
+    """Follow intervals [since, until) per (user, account) with point-in-time fan status.
+
+    Fan status has the semantics of :class:`features.graph.FanIndex` (start inclusive, end exclusive; a test
+    keeps them equal) with an index built for 20M-event lookups: pair keys sorted once, queries sorted
+    before the binary search. Online, :meth:`apply` adds follow and unfollow events as they arrive: pairs
+    they touch move to an overlay holding their whole interval list, so a batch never re-indexes the graph.
+    """
+
+    def __init__(self, user: np.ndarray, account: np.ndarray, since: np.ndarray, until: np.ndarray) -> None:
+        self.user, self.account = np.asarray(user, np.int64), np.asarray(account, np.int64)
+        self.since, self.until = np.asarray(since, np.int64), np.asarray(until, np.int64)
+        # Built on first use (in the Dask worker, not the client): unique pair keys and their rows.
+        self._keys: np.ndarray | None = None
+        self._n = 0
+        self._starts = self._rows = self._since = self._until = np.empty(0, np.int64)
+        self._overlay: dict[int, list[list[int]]] = {}
+        self._overlay_keys = np.empty(0, np.int64)
+
+    @classmethod
+    def from_table(cls, follows: pa.Table) -> FollowState:
+        until = pc.cast(follows.column("unfollowed_at"), pa.int64()).fill_null(OPEN)
+        return cls(int_column(follows.column("user_id")), int_column(follows.column("account_id")),
+                   ms_column(follows.column("followed_at")), until.to_numpy(zero_copy_only=False).astype(np.int64))
+
+    def copy(self) -> FollowState:
+        """An independent state over the same base intervals (each online updater applies events to its own)."""
+        out = copy.copy(self)
+        out._overlay = {k: [list(iv) for iv in ivs] for k, ivs in self._overlay.items()}
+        return out
+
+    def subset(self, keep: np.ndarray) -> FollowState:
+        """The intervals of the rows where ``keep`` is true (a partition of users, for Dask)."""
+        return FollowState(self.user[keep], self.account[keep], self.since[keep], self.until[keep])
+
+    def _compact(self, users: np.ndarray, accounts: np.ndarray) -> np.ndarray:
+        """user × (largest account + 1) + account: a narrower pair key than :func:`pair_key` (faster sorts);
+        -1 for accounts the follows never mention."""
+        users, accounts = np.asarray(users, np.int64), np.asarray(accounts, np.int64)
+        known = (accounts >= 0) & (accounts < self._n) & (users >= 0)
+        return np.where(known, users * self._n + accounts, -1)
+
+    def _index(self) -> np.ndarray:
+        if self._keys is None:
+            self._n = int(self.account.max(initial=-1)) + 1
+            key = self._compact(self.user, self.account)
+            rows = argsort_ids(key)
+            key = key[rows]
+            first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else key
+            self._starts = np.append(first, len(key)).astype(np.int64)
+            self._keys = key[first]
+            self._rows, self._since, self._until = rows, self.since[rows], self.until[rows]
+        return self._keys
+
+    def is_fan(self, users: np.ndarray, accounts: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Whether each user followed each account at each time (follow start inclusive, end exclusive)."""
+        keys = self._index()
+        key = self._compact(users, accounts)
+        fan = np.zeros(len(key), dtype=bool)
+        if len(keys) and len(key):
+            # Binary search is many times faster on sorted queries (cache), so sort them first; intervals
+            # are stored in key order, so only the times and the result move at random. Keys of -1 become
+            # one past the largest key and match nothing.
+            qk, q = sort_ids(np.where(key >= 0, key, keys[-1] + 1))
+            qt = np.asarray(times, np.int64)[q]
+            r = np.minimum(np.searchsorted(keys, qk), len(keys) - 1)
+            found = keys[r] == qk
+            lo = self._starts[r]
+            count = np.where(found, self._starts[r + 1] - lo, 0)
+            hit = np.zeros(len(q), dtype=bool)
+            for j in range(int(count.max(initial=0))):  # pairs with several intervals: any may hold t
+                m = np.flatnonzero(count > j)
+                at = lo[m] + j
+                hit[m] |= (self._since[at] <= qt[m]) & (qt[m] < self._until[at])
+            fan[q] = hit
+        if self._overlay:
+            key = pair_key(users, accounts)
+            for i in np.flatnonzero(np.isin(key, self._overlay_keys)):
+                t = int(times[i])
+                fan[i] = any(s <= t < u for s, u in self._overlay[int(key[i])])
+        return fan
+
+    def _intervals(self, key: int) -> list[list[int]]:
+        if key in self._overlay:
+            return self._overlay[key]
+        keys = self._index()
+        user, account = key >> PAIR_BITS, key & ((1 << PAIR_BITS) - 1)
+        if account >= self._n:
+            return []
+        key = user * self._n + account
+        r = int(np.searchsorted(keys, key))
+        if r >= len(keys) or keys[r] != key:
+            return []
+        at = slice(self._starts[r], self._starts[r + 1])
+        return sorted([int(a), int(b)] for a, b in zip(self._since[at], self._until[at], strict=True))
+
+    def apply(self, users: np.ndarray, accounts: np.ndarray, times: np.ndarray,
+              follow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply follow (``follow`` true) and unfollow events in the given order.
+
+        Returns the effective changes as (account, time, +1 or -1): a follow by a current fan or an unfollow
+        without an open follow changes nothing, exactly as the ``follows`` table records them.
+        """
+        changes: list[tuple[int, int, int]] = []
+        keys = pair_key(users, accounts)
+        for key, account, t, f in zip(keys.tolist(), np.asarray(accounts).tolist(), np.asarray(times).tolist(),
+                                      np.asarray(follow).tolist(), strict=True):
+            if key < 0:
+                continue
+            ivs = self._intervals(key)
+            if f and not any(s <= t < u for s, u in ivs):
+                ivs.append([t, int(OPEN)])
+                changes.append((account, t, 1))
+            elif not f:
+                open_ = [iv for iv in ivs if iv[1] == OPEN and iv[0] < t]
+                if open_:
+                    open_[-1][1] = t
+                    changes.append((account, t, -1))
+            self._overlay[key] = ivs
+        self._overlay_keys = np.array(sorted(self._overlay), dtype=np.int64)
+        if len(self._overlay) > max(50_000, len(self.user) // 20):
+            self._fold()
+        out = np.array(changes, dtype=np.int64).reshape(-1, 3)
+        return out[:, 0], out[:, 1], out[:, 2]
+
+    def _fold(self) -> None:
+        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised."""
+        keep = ~np.isin(pair_key(self.user, self.account), self._overlay_keys)
+        rows = [(k >> PAIR_BITS, k & ((1 << PAIR_BITS) - 1), s, u) for k, ivs in self._overlay.items() for s, u in ivs]
+        extra = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        self.user, self.account, self.since, self.until = (
+            np.concatenate([a[keep], extra[:, i]]) for i, a in enumerate((self.user, self.account, self.since,
+                                                                         self.until)))
+        self._keys, self._overlay, self._overlay_keys = None, {}, np.empty(0, np.int64)
+
+    def deltas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Follower changes (account, time, +1/-1) of the base intervals (the snapshot, before any
+        :meth:`apply`): +1 at each start, -1 at each end."""
+        ended = self.until != OPEN
+        accounts = np.concatenate([self.account, self.account[ended]])
+        times = np.concatenate([self.since, self.until[ended]])
+        return accounts, times, np.concatenate([np.ones(len(self.since), np.int64), -np.ones(ended.sum(), np.int64)])
+
+    def digest(self) -> str:
+        """Hash of the base intervals (so a store is seeded with a snapshot once)."""
+        h = hashlib.sha256()
+        for a in (self.user, self.account, self.since, self.until):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]

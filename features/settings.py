@@ -45,6 +45,9 @@ class FeatureSettings(BaseModel):
         "memory", description="Online counter store: 'memory' (in-process) or 'redis' (shared by replicas)."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL used when online_store is 'redis'.")
+    redis_timeout_s: float = Field(
+        2.0, gt=0, description="Longest wait for one Redis call (connect or command) before it counts as failed."
+    )
     redis_prefix: str = Field(
         "weitao:features", description="Prefix of every Redis key (then the feature set's fingerprint)."
     )

@@ -282,6 +282,11 @@ def _resolve(client: Any, name: str, alias: str) -> Any:
         raise
 
 
+def registered_version(tracking_uri: str, name: str, alias: str) -> int:
+    """The version ``name@alias`` points at now (read-only; raises :class:`ModelNotFound`)."""
+    return int(_resolve(read_client(tracking_uri), name, alias).version)
+
+
 def load_registered(
     tracking_uri: str, name: str, alias: str, expected: FeatureSetLike, cache_dir: Path
 ) -> LoadedModel:

@@ -26,19 +26,21 @@ from ranking.request import RankRequest
 from serving.config import ServiceConfig
 from serving.events import RateLimited
 from serving.limits import BodyLimit
-from serving.models import load_champions
+from serving.models import champion_versions, load_champions
 from serving.ranker import context_now
 from serving.responses import OrjsonResponse
 from serving.schemas import (
     EventsBody,
     EventsResponse,
     HotlistResponse,
+    PromoteBody,
+    PromoteResponse,
     RankBody,
     RankResponse,
     ReadyResponse,
     ReloadResponse,
 )
-from serving.state import ModelLoader, ServiceState
+from serving.state import ModelLoader, Promoter, ServiceState
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -47,10 +49,16 @@ def _field_errors(exc: RequestValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
-def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champions,
-               background: bool = True) -> FastAPI:
-    """The service; ``load_models`` replaces the registry loader in tests, ``background=False`` loads inline."""
-    state = ServiceState(config, load_models)
+def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champions, background: bool = True,
+               promoter: Promoter | None = None) -> FastAPI:
+    """The service.
+
+    ``load_models`` replaces the registry loader in tests (the registry watch runs only with the registry
+    loader); ``background=False`` loads inline; ``promoter`` moves registry aliases for ``/admin/promote``
+    (the service itself only reads the registry, so the caller supplies it).
+    """
+    state = ServiceState(config, load_models, probe_versions=champion_versions if load_models is load_champions
+                         else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +66,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
             threading.Thread(target=state.load, name="load", daemon=True).start()
         else:
             state.load()
+        state.start_background()
         yield
         state.close()
 
@@ -92,8 +101,11 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
     @app.get("/ready", response_model=ReadyResponse)
     async def ready() -> OrjsonResponse:
         """Whether data and models are loaded (503 until they are)."""
-        body = ReadyResponse(ready=state.ready, degraded=False, detail=state.error or ("ready" if state.ready
-                             else "loading"), model_versions=state.engine.versions if state.engine else {})
+        engine = state.engine
+        detail = state.error or ((state.degraded or "ready") if state.ready else "loading")
+        body = ReadyResponse(ready=state.ready, degraded=state.degraded is not None, detail=detail,
+                             model_versions=engine.versions if engine else {},
+                             compiled={s: m.compiled for s, m in engine.models.items()} if engine else {})
         return OrjsonResponse(body.model_dump(), status_code=200 if state.ready else 503)
 
     @app.post("/rank", response_model=RankResponse)
@@ -107,8 +119,12 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
                        "propensity": i.propensity, "reasons": list(i.reasons)} for i in served.items]})
 
     @app.post("/events", response_model=EventsResponse)
-    async def events(body: EventsBody, s: Annotated[ServiceState, Depends(ready_state)]) -> EventsResponse:
-        """A batch of events: idempotent by event id, rate-limited per account (429 past the limit)."""
+    def events(body: EventsBody, s: Annotated[ServiceState, Depends(ready_state)]) -> EventsResponse:
+        """A batch of events: idempotent by event id, rate-limited per account (429 past the limit).
+
+        Accepted rows are on disk (the event log) before the answer. Runs in the thread pool, so writing
+        and applying a batch never holds up ``/rank`` on the event loop.
+        """
         if len(body.events) > config.serving.max_events_per_batch:
             raise HTTPException(422, f"events: {len(body.events)} events in one batch; the most is "
                                      f"{config.serving.max_events_per_batch}")
@@ -125,6 +141,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
                            ("quarantined", len(result.quarantined))):
             s.metrics.events.labels(outcome=outcome).inc(n)
         return EventsResponse(rows_in=result.rows_in, accepted=result.accepted, duplicates=result.duplicates,
+                              pending=result.pending,
                               quarantined=[{"row": orjson.loads(orjson.dumps(q["row"], default=str)),
                                             "reason": q["reason"]} for q in result.quarantined])
 
@@ -142,11 +159,29 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/admin/reload", response_model=ReloadResponse, dependencies=[Depends(admin)])
-    async def reload(s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
-        """Load the registry's current models; a model that fails to load leaves the old one serving (409)."""
+    def reload(s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
+        """Load the registry's current models; a model that fails to load leaves the old one serving (409).
+
+        Loading (and compiling a new model) runs in the thread pool: requests keep being answered meanwhile.
+        Other workers follow within ``serving.registry_poll_s``.
+        """
         ok, detail = s.reload()
         body = ReloadResponse(reloaded=ok, model_versions=s.engine.versions, detail=detail)
         return OrjsonResponse(body.model_dump(), status_code=200 if ok else 409)
+
+    @app.post("/admin/promote", response_model=PromoteResponse, dependencies=[Depends(admin)])
+    def promote(body: PromoteBody, s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
+        """Promote the slot's challenger (if it beats the champion) or roll back, then reload this worker."""
+        if promoter is None:
+            raise HTTPException(503, "admin/promote: this service was started without registry write access")
+        outcome = promoter(body.slot, body.action)
+        ok = True
+        if outcome.moved:
+            ok, _ = s.reload()
+        out = PromoteResponse(slot=body.slot, action=body.action, moved=outcome.moved, reason=outcome.reason,
+                              champion_before=outcome.before, champion_after=outcome.after, reloaded=outcome.moved
+                              and ok, model_versions=s.engine.versions)
+        return OrjsonResponse(out.model_dump(), status_code=200 if ok else 409)
 
     return app
 

@@ -5,10 +5,16 @@ nothing and the client sends it again later), then validated against the contrac
 the post counters, the online features of every slot, the live follow state (so an unfollow hides
 fans-only posts at once) and the seen history. Replays are reported as duplicates and change nothing;
 rows that break the contract come back with their reason. Rows in = accepted + duplicates + quarantined.
+
+Accepted rows are written to the durable event log before they are applied and before the answer, so
+nothing the client saw accepted is lost. If applying fails (the Redis store is down), the rows wait in
+memory and :meth:`EventIntake.catch_up` applies them once the store answers again; ``catch_up`` also
+applies what the other workers logged.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -21,6 +27,9 @@ from features.columns import EventArrays
 from features.contract import enum_codes
 from features.ingest import Ingestor
 from serving.data import ServiceData, record_impressions
+from serving.eventlog import EventLog
+
+log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 
@@ -39,6 +48,7 @@ class EventsResult:
     accepted: int
     duplicates: int
     quarantined: list[dict[str, object]]
+    pending: int = 0  # accepted and logged, applied once the online store answers again
 
 
 class RateLimiter:
@@ -66,9 +76,10 @@ class RateLimiter:
 class EventIntake:
     """Everything ``POST /events`` does, behind one lock (batches apply one at a time)."""
 
-    def __init__(self, data: ServiceData, per_minute: int) -> None:
+    def __init__(self, data: ServiceData, per_minute: int, event_log: EventLog | None = None) -> None:
         t = data.tables
-        self.data = data
+        self.data, self.log = data, event_log
+        self.pending: list[pa.Table] = []
         self.catalog = data.features_catalog
         ids = {name: t[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
         self.ingestor = Ingestor(self.catalog, ids)
@@ -92,12 +103,46 @@ class EventIntake:
             self.limiter.admit(self._accounts(raw), time.monotonic())
             report = self.ingestor.ingest(raw, now_ms=now_ms)
             if report.accepted:
-                for online in self.data.online.values():
-                    online.update(report.accepted_rows)
-                record_impressions(self.data.seen, self.catalog, EventArrays.from_table(report.accepted_rows))
+                if self.log is not None:
+                    self.log.append(report.accepted_rows)
+                self._apply(report.accepted_rows)
+            pending = sum(t.num_rows for t in self.pending)
         q = report.quarantine
         reasons = q.column("reason").to_pylist() if q.num_rows else []
         rows = q.drop_columns(["reason"]).to_pylist() if q.num_rows else []
         return EventsResult(report.rows_in, report.accepted, report.duplicates,
-                            [{"row": r, "reason": why} for r, why in zip(rows, reasons, strict=True)])
+                            [{"row": r, "reason": why} for r, why in zip(rows, reasons, strict=True)], pending)
+
+    def _apply(self, rows: pa.Table) -> None:
+        """Update the live state, or keep ``rows`` for later when a store fails (updates are idempotent)."""
+        self.pending.append(rows)
+        self._drain()
+
+    def _drain(self) -> None:
+        try:
+            while self.pending:
+                batch = self.pending[0]
+                for online in self.data.online.values():
+                    online.update(batch)  # deduplicated by event id: a retried batch is not counted twice
+                record_impressions(self.data.seen, self.catalog, EventArrays.from_table(batch))
+                self.pending.pop(0)
+        except Exception as e:  # the store is down: the rows are logged, they are applied when it is back
+            log.warning("events: %d rows wait for the online store: %s", sum(t.num_rows for t in self.pending), e)
+
+    def catch_up(self, now_ms: int) -> int:
+        """Apply what other workers logged and what waits for the store; returns the rows still pending."""
+        with self._lock:
+            logged = EventLog.read(self.log.unseen()) if self.log is not None else None
+            if logged is not None:
+                report = self.ingestor.ingest(logged, now_ms=max(now_ms, _newest(logged)))
+                if report.accepted:
+                    self._apply(report.accepted_rows)
+            elif self.pending:
+                self._drain()
+            return sum(t.num_rows for t in self.pending)
+
+
+def _newest(table: pa.Table) -> int:
+    times = table.column("event_time").cast(pa.int64()).to_numpy()
+    return int(times.max(initial=0))
 

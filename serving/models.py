@@ -13,8 +13,9 @@ from pathlib import Path
 from features.featuresets import get_feature_set
 from ranking.affinity import Affinity
 from ranking.base import SlotDefinition
+from ranking.compiled import CompiledHeads, Predict
 from ranking.heads import HeadModel
-from ranking.model_store import LoadedModel, load_model_dir, load_registered
+from ranking.model_store import LoadedModel, load_model_dir, load_registered, registered_version
 from ranking.scorers.model import ModelScorer
 from ranking.settings import RankingSettings
 from ranking.slots import follow_feed_slot, hotlist_slot, new_arrival_slot
@@ -34,6 +35,8 @@ class SlotModel:
     feature_set: str
     head: HeadModel
     affinity: Affinity | None
+    predict: Predict  # the compiled forest when lleaves is available, else ``head.predict``
+    compiled: bool
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,16 @@ class Engine:
     models: dict[str, SlotModel]
 
 
-def _slot_model(slot: str, loaded: LoadedModel, version: str) -> SlotModel:
+def _slot_model(slot: str, loaded: LoadedModel, version: str, compile_dir: Path | None) -> SlotModel:
     head = HeadModel.load(loaded.path)  # verified by the store; heads are read into memory here
+    compiled = CompiledHeads.build(head, compile_dir)
     return SlotModel(slot, version, loaded.checksum, str(loaded.meta["feature_set"]["name"]), head,
-                     Affinity.load(loaded.path))
+                     Affinity.load(loaded.path), compiled.predict, compiled.compiled)
+
+
+def compile_dir(config: ServiceConfig) -> Path | None:
+    """Where compiled forests are cached (by checksum), or None when compilation is switched off."""
+    return config.model_cache / "compiled" if config.serving.compile_models else None
 
 
 def load_champions(config: ServiceConfig) -> dict[str, SlotModel]:
@@ -58,19 +67,28 @@ def load_champions(config: ServiceConfig) -> dict[str, SlotModel]:
         name = f"{config.registry_prefix}{slot}"
         loaded = load_registered(config.tracking_uri, name, config.serving.model_alias, get_feature_set(fs_name),
                                  config.model_cache)
-        out[slot] = _slot_model(slot, loaded, f"{name}/{loaded.version}")
+        out[slot] = _slot_model(slot, loaded, f"{name}/{loaded.version}", compile_dir(config))
     return out
 
 
-def load_folder(slot: str, folder: Path) -> SlotModel:
+def champion_versions(config: ServiceConfig) -> dict[str, str]:
+    """The version each slot's ``serving.model_alias`` points at in the registry now, named like ``SlotModel``."""
+    out = {}
+    for slot in SLOT_FEATURE_SET:
+        name = f"{config.registry_prefix}{slot}"
+        out[slot] = f"{name}/{registered_version(config.tracking_uri, name, config.serving.model_alias)}"
+    return out
+
+
+def load_folder(slot: str, folder: Path, compile_into: Path | None = None) -> SlotModel:
     """A slot model from a plain model folder (tests, and serving without a registry)."""
     loaded = load_model_dir(folder, get_feature_set(SLOT_FEATURE_SET[slot]))
-    return _slot_model(slot, loaded, f"{folder.name}@{loaded.checksum[:12]}")
+    return _slot_model(slot, loaded, f"{folder.name}@{loaded.checksum[:12]}", compile_into)
 
 
 def build_engine(models: dict[str, SlotModel], data: ServiceData, ranking: RankingSettings) -> Engine:
     """Slot declarations scoring with ``models`` over ``data``'s online features."""
-    scorers = {slot: ModelScorer(predict=m.head.predict, online=data.online[slot], affinity=m.affinity,
+    scorers = {slot: ModelScorer(predict=m.predict, online=data.online[slot], affinity=m.affinity,
                                  version=m.version) for slot, m in models.items()}
     slots = {
         "follow_feed": follow_feed_slot(ranking, scorers["follow_feed"]),

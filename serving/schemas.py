@@ -61,19 +61,44 @@ class EventsResponse(BaseModel):
     accepted: int
     duplicates: int
     quarantined: list[QuarantinedEvent]
+    pending: int = Field(0, description="Accepted rows logged durably but not yet applied (online store down).")
 
 
 class ReadyResponse(BaseModel):
     ready: bool
-    degraded: bool
+    degraded: bool = Field(description="True while the service answers but not fully: a store is down (model "
+                           "slots fall back) or accepted events wait to be applied; it recovers by itself.")
     detail: str
     model_versions: dict[str, str]
+    compiled: dict[str, bool] = Field(default_factory=dict, description="Whether each slot's model runs compiled.")
 
 
 class ReloadResponse(BaseModel):
     reloaded: bool
     model_versions: dict[str, str]
     detail: str
+
+
+class PromoteBody(BaseModel):
+    """``POST /admin/promote``: move a slot's serving alias, then reload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slot: Literal["follow_feed", "new_arrival"]
+    action: Literal["promote", "rollback"] = Field(
+        "promote", description="promote: the challenger becomes champion if it beats it on the held-out metric; "
+        "rollback: the previous champion returns.")
+
+
+class PromoteResponse(BaseModel):
+    slot: str
+    action: str
+    moved: bool
+    reason: str
+    champion_before: int | None
+    champion_after: int | None
+    reloaded: bool
+    model_versions: dict[str, str]
 
 
 class HotlistItem(BaseModel):

@@ -20,8 +20,17 @@ class ServingSettings(BaseModel):
                            description="Contract tables the service indexes at start (catalogue, history).")
     page_log_dir: Path = Field(Path("runs/quickstart/served"),
                                description="Where served pages are written as Parquet, in batches.")
+    event_log_dir: Path | None = Field(
+        None, description="Shared durable log of accepted events (one file per batch); default: 'events' beside "
+        "page_log_dir. Workers replay it at start and tail each other's batches.")
+    sync_interval_s: float = Field(0.2, gt=0, description="How often a worker applies other workers' logged "
+                                   "events and checks its online stores.")
+    registry_poll_s: float = Field(15.0, ge=0, description="How often a worker asks the registry which versions "
+                                   "the alias points at, reloading when they moved; 0 turns the watch off.")
     page_log_batch: int = Field(2_000, ge=1, description="Served rows buffered before a Parquet file is written.")
     model_alias: str = Field("champion", min_length=1, description="Registry alias of the models to serve.")
+    compile_models: bool = Field(True, description="Compile LightGBM forests with lleaves (cached by checksum "
+                                 "under tracking.model_cache); off, or where lleaves is missing, LightGBM predicts.")
     admin_token: SecretStr = Field(SecretStr(""), description="Bearer token of /admin/*; empty disables them.")
     max_k: int = Field(100, ge=1, le=1_000, description="Largest page a request may ask for.")
     max_candidates: int = Field(2_000, ge=1, description="Most candidate ids a request may bring.")

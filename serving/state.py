@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from ranking.runner import Runner
 from serving.config import ServiceConfig
 from serving.data import ServiceData, load_service_data
+from serving.eventlog import EventLog
 from serving.events import EventIntake
 from serving.metrics import ServiceMetrics
 from serving.models import Engine, SlotModel, build_engine, load_champions
@@ -19,6 +21,20 @@ from serving.ranker import RankService
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[ServiceConfig], dict[str, SlotModel]]
+VersionProbe = Callable[[ServiceConfig], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What moving a slot's alias did (the registry's answer)."""
+
+    moved: bool
+    reason: str
+    before: int | None
+    after: int | None
+
+
+Promoter = Callable[[str, str], Promotion]  # (slot, "promote" | "rollback") -> outcome; writes the registry
 
 
 @dataclass
@@ -33,9 +49,13 @@ class ServiceState:
     ranker: RankService | None = None
     intake: EventIntake | None = None
     page_log: PageLog | None = None
+    probe_versions: VersionProbe | None = None  # the registry's current versions, for the watch
     error: str | None = None
+    degraded: str | None = None  # why answers are degraded now (a store is down, events wait), else None
     started: float = field(default_factory=time.monotonic)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _last_probe: float = 0.0
 
     @property
     def ready(self) -> bool:
@@ -57,7 +77,9 @@ class ServiceState:
             self.engine = build_engine(self.load_models(self.config), data, self.config.ranking)
             self.metrics.set_versions(self.engine.versions)
             self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
-            self.intake = EventIntake(data, s.events_per_account_per_minute)
+            event_log = EventLog(s.event_log_dir or s.page_log_dir.parent / "events", f"w{os.getpid()}")
+            self.intake = EventIntake(data, s.events_per_account_per_minute, event_log)
+            self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
             self.ranker = RankService(lambda: self.engine, data, Runner.from_settings(self.config.ranking),
                                       self.metrics, self.page_log, deadline_ms=s.deadline_ms,
                                       stale_ttl_s=s.stale_ttl_s)
@@ -82,7 +104,36 @@ class ServiceState:
             self.metrics.reloads.labels(outcome="ok").inc()
             return True, "reloaded"
 
+    def start_background(self) -> None:
+        """Start the maintenance loop (event log, store health, registry watch); it stops with :meth:`close`."""
+        threading.Thread(target=self._loop, name="maintenance", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.config.serving.sync_interval_s):
+            if self.ready:
+                try:
+                    self.maintain()
+                except Exception:  # the loop must outlive any one failure; the next pass tries again
+                    log.exception("maintenance pass failed")
+
+    def maintain(self) -> None:
+        """One pass: apply logged and waiting events, check the online stores, follow the registry."""
+        assert self.intake is not None and self.data is not None and self.engine is not None
+        waiting = self.intake.catch_up(self.now_ms())
+        down = [slot for slot, online in self.data.online.items() if not online.store.healthy()]
+        reasons = ([f"online store of {', '.join(down)} unreachable: model slots answer with the fallback"]
+                   if down else []) + ([f"{waiting} accepted events wait for the online store"] if waiting else [])
+        self.degraded = "; ".join(reasons) or None
+        poll = self.config.serving.registry_poll_s
+        if self.probe_versions is not None and poll > 0 and time.monotonic() - self._last_probe >= poll:
+            self._last_probe = time.monotonic()
+            current = self.probe_versions(self.config)
+            if any(self.engine.versions.get(slot) != v for slot, v in current.items()):
+                _, detail = self.reload()  # another worker or an operator moved an alias
+                log.info("registry moved to %s: %s", current, detail)
+
     def close(self) -> None:
-        """Flush the page log (graceful shutdown)."""
+        """Stop the maintenance loop and flush the page log (graceful shutdown)."""
+        self._stop.set()
         if self.page_log is not None:
             self.page_log.close()

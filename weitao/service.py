@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from serving.app import create_app
 from serving.config import ServiceConfig
+from serving.state import Promoter, Promotion
 from weitao.settings import Settings, export_for_workers, settings_for_worker
 
 
@@ -24,9 +25,41 @@ def service_config(settings: Settings) -> ServiceConfig:
                          t.model_cache)
 
 
+def registry_promoter(settings: Settings) -> Promoter:
+    """``/admin/promote``'s registry writes: the same promotion rule and rollback as ``weitao promote``."""
+    from training.registry import promote, rollback  # deferred: only an admin call needs the training side
+
+    cfg = settings.tracking
+
+    def act(slot: str, action: str) -> Promotion:
+        if action == "rollback":
+            r = rollback(cfg, slot)
+            return Promotion(r.moved, r.reason, r.champion_before, r.champion_after)
+        d = promote(cfg, slot, metric=cfg.promotion_metric, higher_is_better=cfg.promotion_higher_is_better,
+                    min_delta=cfg.promotion_min_delta)
+        return Promotion(d.moved, d.reason, d.champion_before, d.challenger if d.moved else d.champion_before)
+
+    return act
+
+
+def limit_threads() -> None:
+    """One thread per numeric library in each worker: the workers are the parallelism (one per core)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:  # faiss is optional at serving time
+        pass
+
+
 def worker_app() -> FastAPI:
-    """uvicorn's app factory in each worker process."""
-    return create_app(service_config(settings_for_worker()))
+    """uvicorn's app factory in each worker process (models load here, after the fork)."""
+    limit_threads()
+    settings = settings_for_worker()
+    return create_app(service_config(settings), promoter=registry_promoter(settings))
 
 
 def worker_count(settings: Settings) -> int:

@@ -18,4 +18,4 @@ def make_store(feature_set: FeatureSet, settings: FeatureSettings) -> OnlineStor
         return MemoryStore(layout)
     from features.online.redis_store import RedisStore
 
-    return RedisStore(layout, settings.redis_url, settings.redis_prefix)
+    return RedisStore(layout, settings.redis_url, settings.redis_prefix, timeout_s=settings.redis_timeout_s)

@@ -82,6 +82,10 @@ class OnlineStore(Protocol):
         """
         ...
 
+    def healthy(self) -> bool:
+        """Whether the store answers now (a shared store can go away; an in-process one cannot)."""
+        ...
+
     def clear(self) -> None:
         """Forget everything of this namespace."""
         ...

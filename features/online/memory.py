@@ -76,6 +76,9 @@ class MemoryStore:
                 del seen[b]
         return new
 
+    def healthy(self) -> bool:
+        return True
+
     def clear(self) -> None:
         self._runs = [[] for _ in self.layout.keep]
         self._seen = {}

@@ -120,9 +120,11 @@ return out
 class RedisStore:
     """Counters and seen-sets of one feature set in Redis (see the module docstring for the layout)."""
 
-    def __init__(self, layout: StoreLayout, url: str, prefix: str = "weitao:features", chunk: int = 2000) -> None:
+    def __init__(self, layout: StoreLayout, url: str, prefix: str = "weitao:features", chunk: int = 2000,
+                 timeout_s: float | None = None) -> None:
         self.layout = layout
-        self._r = redis.Redis.from_url(url)
+        # A bounded wait: a hung server must fail the call (the service then falls back), not hang it.
+        self._r = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self._ns = f"{prefix}:{layout.namespace}"
         self._chunk = chunk
         self._increment = self._r.register_script(_INCREMENT)
@@ -178,6 +180,12 @@ class RedisStore:
                 flags = self._add_new(keys=[key], args=[ttl, *members[part].tolist()])
                 new[part] = np.asarray(flags, dtype=np.int64) == 1
         return new
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
 
     def clear(self) -> None:
         batch = []

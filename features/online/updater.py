@@ -7,9 +7,11 @@ store whether a (user, account) pair was seen in an earlier batch for repeat cou
 :meth:`OnlineFeatures.get` answers request rows with :func:`features.offline.answer` and
 :func:`features.offline.evaluate` (the offline functions) over the store, so values equal the offline frame's.
 
-Assumptions: one updater per store namespace (replicas may read); events arrive in time order across batches
-(within a batch any order), which is what makes repeat flags agree with the offline (time, id) order; the
-follow state lives in the updater's process, the counts (including follower counts) in the store.
+Assumptions: updaters sharing a store namespace (the service's workers) let the store's event-id set decide
+which of them counts an event, and each applies every follow and unfollow to its own follow state; events
+arrive in time order across batches (within a batch any order), which is what makes repeat flags agree with
+the offline (time, id) order; the follow state lives in the updater's process, the counts (including
+follower counts) in the store.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ class OnlineFeatures:
         if not len(ev):
             return 0
         fresh = self.store.add_new("events", ev.event_id, ev.time // self.bucket_ms)
+        if not fresh.all():
+            # Counted already, maybe by another process sharing the store; this process's follow state may
+            # still lack them (applying a follow twice changes nothing), and visibility reads that state.
+            known = ev.take(np.flatnonzero(~fresh))
+            self._apply_follows(known.take(np.lexsort((known.event_id, known.time))), count=False)
         ev = ev.take(np.flatnonzero(fresh))
         if not len(ev):
             return 0
@@ -73,13 +80,13 @@ class OnlineFeatures:
     def _seen_before(self, space: str, members: np.ndarray) -> np.ndarray:
         return ~self.store.add_new(space, members)
 
-    def _apply_follows(self, ev: EventArrays) -> None:
+    def _apply_follows(self, ev: EventArrays, *, count: bool = True) -> None:
         m = (ev.ttype == ACCOUNT) & ((ev.action == _FOLLOW) | (ev.action == _UNFOLLOW))
         if not m.any():
             return
         accounts, times, deltas = self.catalog.follows.apply(ev.user[m], ev.target[m], ev.time[m],
                                                              ev.action[m] == _FOLLOW)
-        if self._followers is not None and len(deltas):
+        if count and self._followers is not None and len(deltas):
             self.store.increment(self._followers, accounts, times // self.bucket_ms, deltas, now=self._now)
 
     def get(self, rows: pa.Table) -> np.ndarray:

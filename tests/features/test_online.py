@@ -269,3 +269,16 @@ def test_follow_state_folds_a_large_overlay_and_keeps_answers() -> None:
                        np.array([T0, T0, T0 + 4, T0 + 5, T0 + 6, T0]))
     assert got.tolist() == [True, True, True, False, False, False]
     assert not state._overlay or len(state._overlay) == 2
+
+
+def test_workers_sharing_one_store_count_once_and_each_apply_follows(store: StoreFactory) -> None:
+    cat = catalog([(7, 0, T0 - 5 * H, None)])
+    shared = store(SET)
+    first, second = OnlineFeatures(SET, shared, cat), OnlineFeatures(SET, shared, cat)
+    batch = events([(1, 3, "account", 0, "follow", T0 + 10), (2, 7, "account", 0, "unfollow", T0 + 20)])
+    assert first.update(batch) == 2
+    assert second.update(batch) == 0  # the store says the first worker counted them
+    at = np.array([T0 + H, T0 + H])
+    for worker in (first, second):  # but each worker's visibility state has the follow and the unfollow
+        assert worker.catalog.follows.is_fan(np.array([3, 7]), np.array([0, 0]), at).tolist() == [True, False]
+    assert first.get(request(cat, 9, 1, T0 + H))[0, 3] == 1  # one fan: +1 -1 counted once, not twice

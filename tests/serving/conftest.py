@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from features.storage import read_table
 from ranking.settings import RankingSettings
 from serving.app import create_app
 from serving.config import ServiceConfig
-from serving.models import SlotModel, load_folder
+from serving.models import SlotModel, compile_dir, load_folder
 from serving.settings import ServingSettings
 from training.slot_job import train_slot
 
@@ -33,14 +34,16 @@ class ServedWorld:
     root: Path
 
     def config(self, **serving: object) -> ServiceConfig:
+        # each app its own event log: accepted events are replayed at start, and tests must not share them
         values = {"data_dir": self.data, "page_log_dir": self.root / "served", "admin_token": SecretStr(TOKEN),
-                  **serving}
+                  "event_log_dir": self.root / f"events-{uuid.uuid4().hex[:8]}", **serving}
         s = ServingSettings(**values)
         return ServiceConfig(s, RankingSettings(), FeatureSettings(), "sqlite:///nowhere.db", "weitao-",
                              self.root / "cache")
 
     def loader(self) -> Callable[[ServiceConfig], dict[str, SlotModel]]:
-        return lambda _config: {slot: load_folder(slot, folder) for slot, folder in self.models.items()}
+        return lambda config: {slot: load_folder(slot, folder, compile_dir(config))
+                               for slot, folder in self.models.items()}
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,8 @@ def test_a_model_that_cannot_score_gives_way_to_recency_and_the_page_is_served(s
 
     def broken(config: object) -> dict:
         models = served_world.loader()(config)  # a head over one column cannot score the 54-column rows
-        models["follow_feed"] = replace(models["follow_feed"], head=HeadModel(["x"], {"click": 0.1}))
+        head = HeadModel(["x"], {"click": 0.1})
+        models["follow_feed"] = replace(models["follow_feed"], head=head, predict=head.predict, compiled=False)
         return models
 
     app = create_app(served_world.config(), load_models=broken, background=False)

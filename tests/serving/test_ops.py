@@ -1,0 +1,161 @@
+"""Operations: the durable event log (restart, other workers), the online store going away and coming back,
+the registry watch and ``/admin/promote``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+from fastapi.testclient import TestClient
+
+from features.settings import FeatureSettings
+from serving.app import create_app
+from serving.config import ServiceConfig
+from serving.state import Promotion, ServiceState
+from tests.serving.conftest import TOKEN, ServedWorld, models_of
+from tests.serving.test_safety import _private_posts, iso
+from tests.services import free_port, running
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _fan_with_private_posts(client: TestClient) -> tuple[int, int, list[int]]:
+    """A user who follows an account with fans-only posts: (user, account, those posts)."""
+    ids, authors = _private_posts(client)
+    follows = client.app.state.service.data.tables["follows"]
+    live = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
+    fan_user, account = (follows.column(c).to_numpy()[live] for c in ("user_id", "account_id"))
+    pick = next(i for i in range(len(fan_user)) if np.any(authors == account[i]))
+    return int(fan_user[pick]), int(account[pick]), ids[authors == account[pick]].tolist()
+
+
+def _visible(client: TestClient, user: int, posts: list[int], now: int) -> set[int]:
+    r = client.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 50, "candidates": posts,
+                                   "context": {"now_ms": now}})
+    assert r.status_code == 200, r.text
+    return {i["id"] for i in r.json()["items"]} & set(posts)
+
+
+def _unfollow(user: int, account: int, now: int, event_id: int) -> dict[str, object]:
+    return {"event_id": event_id, "user_id": user, "target_type": "account", "target_id": account,
+            "action": "unfollow", "slot": "other", "source": "in_app", "event_time": iso(now - 1000)}
+
+
+def _app(world: ServedWorld, config: ServiceConfig) -> TestClient:
+    return TestClient(create_app(config, load_models=world.loader(), background=False))
+
+
+def test_accepted_events_survive_a_restart(served_world: ServedWorld) -> None:
+    config = served_world.config()
+    with _app(served_world, config) as c:
+        user, account, theirs = _fan_with_private_posts(c)
+        now = c.app.state.service.now_ms()
+        assert _visible(c, user, theirs, now)
+        assert c.post("/events", json={"events": [_unfollow(user, account, now, 10**15 + 7)]}).json()["accepted"] == 1
+    assert list(config.serving.event_log_dir.glob("*.arrow"))  # on disk, one file per accepted batch
+    with _app(served_world, config) as c:  # a new process over the same log: the unfollow was not lost
+        assert not _visible(c, user, theirs, now)
+        again = c.post("/events", json={"events": [_unfollow(user, account, now, 10**15 + 7)]}).json()
+        assert (again["accepted"], again["duplicates"]) == (0, 1)  # and it is known, so a resend is a duplicate
+    with _app(served_world, served_world.config()) as c:  # control: a fresh log forgets it
+        assert _visible(c, user, theirs, now)
+
+
+def test_an_unfollow_sent_to_one_worker_reaches_the_others(served_world: ServedWorld) -> None:
+    config = served_world.config(sync_interval_s=3600)  # the test runs the maintenance pass itself
+    with _app(served_world, config) as first, _app(served_world, config) as second:
+        user, account, theirs = _fan_with_private_posts(first)
+        now = first.app.state.service.now_ms()
+        first.post("/events", json={"events": [_unfollow(user, account, now, 10**15 + 8)]})
+        assert not _visible(first, user, theirs, now)
+        assert _visible(second, user, theirs, now)  # control: not yet applied by the other worker
+        second.app.state.service.maintain()
+        assert not _visible(second, user, theirs, now)
+
+
+@contextmanager
+def _redis(workdir: Path) -> Iterator[tuple[str, int]]:
+    """A real redis-server on loopback; yields its URL and pid (so the test can stop and resume it)."""
+    port = free_port()
+    cmd = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+           "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    with running(cmd, port, 20, workdir / "redis.log") as proc:
+        try:
+            yield f"redis://127.0.0.1:{port}/0", proc.pid
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+
+
+@pytest.mark.slow
+def test_redis_down_degrades_and_recovers_by_itself(served_world: ServedWorld, tmp_path: Path) -> None:
+    with _redis(tmp_path) as (url, pid):
+        config = served_world.config(sync_interval_s=3600)
+        features = FeatureSettings(online_store="redis", redis_url=url, redis_prefix="ops", redis_timeout_s=0.3)
+        config = ServiceConfig(config.serving, config.ranking, features, config.tracking_uri, config.registry_prefix,
+                               config.model_cache)
+        with _app(served_world, config) as c:
+            s: ServiceState = c.app.state.service
+            user, account, theirs = _fan_with_private_posts(c)
+            now = s.now_ms()
+            page = {"user_id": user, "slot": "follow_feed", "k": 10, "context": {"now_ms": now}}
+            assert c.post("/rank", json=page).json()["fallback"] is None
+            os.kill(pid, signal.SIGSTOP)  # Redis stops answering (connections hang until the timeout)
+            s.maintain()
+            ready = c.get("/ready")
+            assert ready.status_code == 200 and ready.json()["degraded"], ready.text
+            down = c.post("/rank", json=page)
+            assert down.status_code == 200 and down.json()["fallback"] == "recency" and down.json()["items"]
+            sent = c.post("/events", json={"events": [_unfollow(user, account, now, 10**15 + 9)]}).json()
+            assert sent["accepted"] == 1 and sent["pending"] == 1  # logged, waiting for the store
+            os.kill(pid, signal.SIGCONT)
+            s.maintain()
+            ready = c.get("/ready").json()
+            assert not ready["degraded"], ready
+            assert c.post("/rank", json=page).json()["fallback"] is None
+            assert not _visible(c, user, theirs, now)  # the waiting unfollow was applied
+
+
+def test_registry_watch_reloads_when_the_alias_moves(served_world: ServedWorld) -> None:
+    with _app(served_world, served_world.config(sync_interval_s=3600, registry_poll_s=1e-9)) as c:
+        s: ServiceState = c.app.state.service
+        loads = []
+        loader = s.load_models
+        s.load_models = lambda config: (loads.append(1), loader(config))[1]
+        s.probe_versions = lambda config: dict(s.engine.versions)
+        s.maintain()
+        assert loads == []  # nothing moved: nothing reloaded
+        s.probe_versions = lambda config: {**s.engine.versions, "follow_feed": "weitao-follow_feed/99"}
+        s.maintain()
+        assert loads == [1]
+
+
+def test_admin_promote_moves_the_alias_then_reloads(served_world: ServedWorld) -> None:
+    calls: list[tuple[str, str]] = []
+
+    def promoter(slot: str, action: str) -> Promotion:
+        calls.append((slot, action))
+        return Promotion(True, "challenger beats champion", 1, 2)
+
+    app = create_app(served_world.config(), load_models=served_world.loader(), background=False, promoter=promoter)
+    with TestClient(app) as c:
+        before = models_of(c)["follow_feed"]
+        assert c.post("/admin/promote", json={"slot": "follow_feed"}).status_code == 401
+        assert c.post("/admin/promote", json={"slot": "follow_feed"},
+                      headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert calls == []
+        r = c.post("/admin/promote", json={"slot": "follow_feed", "action": "rollback"}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["moved"] and r.json()["reloaded"], r.text
+        assert calls == [("follow_feed", "rollback")]
+        assert models_of(c)["follow_feed"] is not before  # this worker reloaded
+        bad = c.post("/admin/promote", json={"slot": "hotlist"}, headers=AUTH)
+        assert bad.status_code == 422 and "slot" in bad.text
+    with _app(served_world, served_world.config()) as c:
+        r = c.post("/admin/promote", json={"slot": "follow_feed"}, headers=AUTH)
+        assert r.status_code == 503 and "registry" in r.text

@@ -19,9 +19,9 @@ from features.settings import FeatureSettings
 from serving.app import create_app
 from serving.config import ServiceConfig
 from serving.state import Promotion, ServiceState
+from tests.services import free_port, running
 from tests.serving.conftest import TOKEN, ServedWorld, models_of
 from tests.serving.test_safety import _private_posts, iso
-from tests.services import free_port, running
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -159,3 +159,35 @@ def test_admin_promote_moves_the_alias_then_reloads(served_world: ServedWorld) -
     with _app(served_world, served_world.config()) as c:
         r = c.post("/admin/promote", json={"slot": "follow_feed"}, headers=AUTH)
         assert r.status_code == 503 and "registry" in r.text
+
+
+def test_an_event_flood_is_shed_with_429_and_ranking_goes_on(served_world: ServedWorld) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    limit = 50
+    with _app(served_world, served_world.config(events_per_account_per_minute=limit)) as c:
+        s: ServiceState = c.app.state.service
+        posts = s.data.tables["posts"]
+        post, author = int(posts.column("post_id")[0].as_py()), int(posts.column("account_id")[0].as_py())
+        now, user = s.now_ms(), int(s.data.known_users[0])
+
+        def flood(i: int) -> tuple[int, int]:  # ten times the account's limit, in batches of 10
+            batch = [{"event_id": 10**16 + i * 10 + j, "user_id": user, "target_type": "post", "target_id": post,
+                      "action": "click", "slot": "follow_feed", "source": "in_app", "event_time": iso(now - 9000 + j)}
+                     for j in range(10)]
+            r = c.post("/events", json={"events": batch})
+            if r.status_code == 429:
+                assert f"account {author}" in r.json()["detail"] and r.headers["retry-after"]
+            return r.status_code, r.json().get("accepted", 0) if r.status_code == 200 else 0
+
+        def rank(i: int) -> tuple[int, str | None]:
+            r = c.post("/rank", json={"user_id": int(s.data.known_users[i]), "slot": "follow_feed", "k": 10})
+            return r.status_code, r.json().get("fallback")
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = pool.map(flood, range(10 * limit // 10))
+            pages = list(pool.map(rank, range(40)))
+            sent = list(sent)
+    assert sum(n for _, n in sent) == limit  # exactly the limit got through; the rest was refused whole
+    assert {code for code, _ in sent} == {200, 429}
+    assert all(code == 200 and fallback is None for code, fallback in pages)  # ranking was not disturbed

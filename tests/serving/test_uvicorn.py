@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from features.storage import read_table
+from serving.eventlog import EventLog
 from tests.services import free_port, running
 from tests.serving.conftest import ServedWorld
 from training.registry import promote
@@ -29,7 +34,8 @@ def _register(world: ServedWorld, root: Path) -> Path:
         assert promote(settings, slot, metric="ndcg_at_10", higher_is_better=True, min_delta=0.0).moved
     config = root / "weitao.toml"
     lines = ["[tracking]", *(f'{k} = "{v}"' for k, v in tracking.items()),
-             "[serving]", f'page_log_dir = "{root / "served"}"', 'admin_token = "t0ken"']
+             "[serving]", f'page_log_dir = "{root / "served"}"', 'admin_token = "t0ken"',
+             "events_per_account_per_minute = 1000000"]
     config.write_text("\n".join(lines) + "\n")
     return config
 
@@ -57,7 +63,62 @@ def test_serve_answers_rank_from_registry_champions_and_stops_cleanly(served_wor
             ok += bool(r.json()["items"])
         assert ok > 0
         assert httpx.get(f"{base}/docs").status_code == 200
-        proc.send_signal(signal.SIGTERM)
+        answers = _sigterm_under_traffic(proc, base, served_world, users)
         assert proc.wait(timeout=40) == 0
     logged = list((tmp_path / "served").glob("pages-*.parquet"))
     assert logged, "served pages were not flushed on shutdown"
+    # Every request that reached the service before SIGTERM was answered in full, none was cut off.
+    statuses = [a for key, a in answers.items() if not isinstance(key, tuple)]
+    assert len(statuses) == 33 and all(a == 200 or a == "not connected" for a in statuses), str(answers)
+    accepted = sum(n for key, n in answers.items() if isinstance(key, tuple))
+    on_disk = EventLog.read(sorted((tmp_path / "events").glob("*.arrow")))
+    assert accepted > 0 and on_disk is not None and on_disk.num_rows == accepted  # no accepted event lost
+
+
+def _sigterm_under_traffic(proc: subprocess.Popen[bytes], base: str, world: ServedWorld,
+                           users: list[int]) -> dict[object, object]:
+    """Send SIGTERM while event batches and pages are in flight; return each request's outcome.
+
+    Keys: ("events", i) -> accepted rows (only when answered 200); i -> status or "not connected".
+    """
+    posts = read_table(world.data, "posts")
+    post = int(posts.column("post_id")[0].as_py())
+    end = int(read_table(world.data, "events").column("event_time").cast("int64").to_numpy().max())  # data clock
+    out: dict[object, object] = {}
+
+    def events(i: int) -> None:
+        batch = [{"event_id": 10**15 + i * 10_000 + j, "user_id": users[j % len(users)], "target_type": "post",
+                  "target_id": post, "action": "impression", "slot": "follow_feed", "source": "in_app",
+                  "event_time": datetime.fromtimestamp((end - 10**6 + j) / 1000, UTC).isoformat()}
+                 for j in range(3_000)]
+        _call(out, f"e{i}", lambda: httpx.post(f"{base}/events", json={"events": batch}, timeout=60),
+              lambda r: out.__setitem__(("events", i), r.json()["accepted"]))
+
+    def rank(i: int) -> None:
+        _call(out, i, lambda: httpx.post(f"{base}/rank", json={"user_id": users[i % len(users)],
+                                                                "slot": "follow_feed", "k": 10}, timeout=60))
+
+    threads = [threading.Thread(target=events, args=(i,)) for i in range(3)]
+    threads += [threading.Thread(target=rank, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # the batches are being validated and written now
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def _call(out: dict[object, object], key: object, send: Callable[[], httpx.Response],
+          on_ok: Callable[[httpx.Response], object] = lambda r: None) -> None:
+    try:
+        r = send()
+    except httpx.ConnectError:  # sent after the listener closed: the client retries elsewhere
+        out[key] = "not connected"
+        return
+    except httpx.HTTPError as e:  # a request the service accepted and then dropped
+        out[key] = repr(e)
+        return
+    out[key] = r.status_code
+    if r.status_code == 200:
+        on_ok(r)

@@ -2,7 +2,8 @@
 
 All control flow of a slot lives here: stage order, failure policies, output checks, per-stage and
 per-component timing (``time.perf_counter_ns``), stage budgets and counters. Components never call each
-other. A stage over its budget is counted, not interrupted.
+other. A stage over its budget is counted, not interrupted; a run past its deadline stops between stages
+(:class:`DeadlineExceeded`), so the caller can answer from a cheaper path in time.
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ class RankResult:
         return self.frame.take(np.arange(bounds[i], bounds[i + 1]))
 
 
+class DeadlineExceeded(RankingError):
+    """The run was past its deadline when ``stage`` ended; ``timings_ms`` holds the stages that ran."""
+
+    def __init__(self, stage: str, timings_ms: Mapping[str, float]) -> None:
+        super().__init__(f"deadline passed after stage {stage!r}")
+        self.stage, self.timings_ms = stage, dict(timings_ms)
+
+
 class Runner:
     """Runs slot declarations; holds only the stage budgets and the clock."""
 
@@ -89,12 +98,15 @@ class Runner:
         return cls(budgets_ms=settings.budget_ms.model_dump())
 
     def run(self, slot: SlotDefinition, requests: RequestBatch | Sequence[RankRequest],
-            ctx: RankContext) -> RankResult:
-        """Rank every request of the batch with ``slot``; the result's frame holds the served pages."""
+            ctx: RankContext, *, deadline_ns: int | None = None) -> RankResult:
+        """Rank every request of the batch with ``slot``; the result's frame holds the served pages.
+
+        ``deadline_ns`` (on :attr:`clock`) stops the run after the first stage that ends past it.
+        """
         batch = requests if isinstance(requests, RequestBatch) else RequestBatch.of(list(requests))
         if batch.slot not in ("", slot.name):
             raise RankingError(f"requests are for slot {batch.slot!r}, not {slot.name!r}")
-        return _Run(self, slot, batch, ctx).execute()
+        return _Run(self, slot, batch, ctx).execute(deadline_ns)
 
 
 class _Run:
@@ -106,7 +118,7 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.counters: Counter[str] = Counter()
 
-    def execute(self) -> RankResult:
+    def execute(self, deadline_ns: int | None = None) -> RankResult:
         frame = CandidateFrame.empty()
         steps: dict[str, Callable[[CandidateFrame], CandidateFrame]] = {
             "sources": lambda _: self.sources(), "filters": self.filters, "scorer": self.score,
@@ -115,7 +127,10 @@ class _Run:
         for stage in STAGES:
             start = self.runner.clock()
             frame = steps[stage](frame)
-            self._stage_time(stage, (self.runner.clock() - start) / 1e6)
+            end = self.runner.clock()
+            self._stage_time(stage, (end - start) / 1e6)
+            if deadline_ns is not None and end > deadline_ns and stage != STAGES[-1]:
+                raise DeadlineExceeded(stage, self.timings)
         return RankResult(self.slot.name, self.batch, frame, tuple(self.reports), self.timings,
                           dict(self.counters))
 

@@ -13,7 +13,7 @@ from ranking.filters.visibility import VisibilityFilter
 from ranking.frame import CandidateFrame
 from ranking.request import RequestBatch
 from ranking.rules.author_cap import AuthorCap
-from ranking.runner import RankResult, Runner
+from ranking.runner import DeadlineExceeded, RankResult, Runner
 from ranking.scorers.callable import CallableScorer
 from ranking.selectors.top_k import TopK
 from ranking.settings import RankingSettings
@@ -178,6 +178,17 @@ def test_stage_over_budget_is_counted_not_interrupted() -> None:
     fast = Runner.from_settings(RankingSettings(budget_ms={"sources": 1e6, "filters": 1e6, "scorer": 1e6,
                                                             "rules": 1e6, "selectors": 1e6}))
     assert fast.run(feed(), requests([FAN]), ctx()).counters.get("over_budget", 0) == 0
+
+
+def test_a_run_past_its_deadline_stops_between_stages() -> None:
+    ticks = count(step=1_000_000_000)  # every clock reading is one second later
+    slow = Runner(clock=lambda: next(ticks))
+    with pytest.raises(DeadlineExceeded) as err:
+        slow.run(feed(), requests([FAN]), ctx(), deadline_ns=1)  # already passed when "sources" ends
+    assert err.value.stage == "sources" and "sources" in err.value.timings_ms
+    assert "filters" not in err.value.timings_ms  # stopped: the later stages did not run
+    ticks = count(step=1_000_000_000)
+    assert len(slow.run(feed(), requests([FAN]), ctx(), deadline_ns=10**12).pages()[0]) == 4  # control
 
 
 def test_requests_must_be_for_the_slot_and_declarations_are_checked() -> None:

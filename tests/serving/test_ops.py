@@ -111,7 +111,7 @@ def test_redis_down_degrades_and_recovers_by_itself(served_world: ServedWorld, t
             ready = c.get("/ready")
             assert ready.status_code == 200 and ready.json()["degraded"], ready.text
             down = c.post("/rank", json=page)
-            assert down.status_code == 200 and down.json()["fallback"] == "recency" and down.json()["items"]
+            assert down.status_code == 200 and down.json()["fallback"] in ("recency", "stale") and down.json()["items"]
             sent = c.post("/events", json={"events": [_unfollow(user, account, now, 10**15 + 9)]}).json()
             assert sent["accepted"] == 1 and sent["pending"] == 1  # logged, waiting for the store
             os.kill(pid, signal.SIGCONT)
@@ -191,3 +191,15 @@ def test_an_event_flood_is_shed_with_429_and_ranking_goes_on(served_world: Serve
     assert sum(n for _, n in sent) == limit  # exactly the limit got through; the rest was refused whole
     assert {code for code, _ in sent} == {200, 429}
     assert all(code == 200 and fallback is None for code, fallback in pages)  # ranking was not disturbed
+
+
+def test_a_request_past_its_deadline_is_answered_by_the_fallback_chain(served_world: ServedWorld) -> None:
+    page = {"slot": "follow_feed", "k": 10}
+    with _app(served_world, served_world.config()) as c:  # control: the default deadline is met
+        user = int(c.app.state.service.data.known_users[3])
+        assert c.post("/rank", json={**page, "user_id": user}).json()["fallback"] is None
+    with _app(served_world, served_world.config(deadline_ms=1e-6)) as c:
+        r = c.post("/rank", json={**page, "user_id": user}).json()
+        assert r["fallback"] in ("stale", "popular") and r["items"], r
+        metrics = c.get("/metrics").text
+        assert 'kind="over_deadline",route="rank"} 1.0' in metrics

@@ -15,7 +15,7 @@ from typing import Annotated
 import numpy as np
 import orjson
 import pyarrow as pa
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +25,7 @@ from features.validate_base import ContractError
 from ranking.request import RankRequest
 from serving.config import ServiceConfig
 from serving.events import RateLimited
+from serving.insights import UnknownAccount, account_insights
 from serving.limits import BodyLimit
 from serving.models import champion_versions, load_champions
 from serving.ranker import context_now
@@ -33,6 +34,7 @@ from serving.schemas import (
     EventsBody,
     EventsResponse,
     HotlistResponse,
+    InsightsResponse,
     PromoteBody,
     PromoteResponse,
     RankBody,
@@ -152,6 +154,17 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         order = np.argsort(-b.weight, kind="stable")
         return HotlistResponse(items=[{"id": int(b.post_ids[i]), "weight": float(b.weight[i]),
                                        "official": bool(b.official[i])} for i in order])
+
+    @app.get("/accounts/{account_id}/insights", response_model=InsightsResponse)
+    def insights(account_id: int, s: Annotated[ServiceState, Depends(ready_state)],
+                 posts: Annotated[int, Query(ge=1, le=200, description="Newest posts to include.")] = 20
+                 ) -> OrjsonResponse:
+        """An account's fans and baselines, and its newest posts: reach, engagement, hotlist status and why."""
+        try:
+            body = account_insights(s.data, config.gate, account_id, s.now_ms(), posts)
+        except UnknownAccount as e:
+            raise HTTPException(404, str(e)) from None
+        return OrjsonResponse(body)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from features.settings import FeatureSettings
+from ranking.gate.settings import GateSettings
 from ranking.settings import RankingSettings
 from serving.settings import ServingSettings
 
@@ -20,3 +21,4 @@ class ServiceConfig:
     tracking_uri: str
     registry_prefix: str
     model_cache: Path
+    gate: GateSettings = field(default_factory=GateSettings)  # the amplification criteria shown to sellers

@@ -101,6 +101,46 @@ class PromoteResponse(BaseModel):
     model_versions: dict[str, str]
 
 
+class AccountSummary(BaseModel):
+    account_id: int
+    kind: str
+    tier: str
+    tier_state: str | None
+    preferred_shop: bool
+    acct_followers: float | None = Field(description="Fans now.")
+    acct_fan_engagement_rate_30d: float | None = Field(description="The account's own baseline: engagements / "
+                                                       "impressions of its posts among fans, 30 days.")
+    acct_offsite_share_30d: float | None
+    acct_fan_revisit_rate_30d: float | None
+    link_lead_visits_30d: float | None
+    link_interlock_rate_30d: float | None
+    link_engage_rate_30d: float | None
+    link_keep_rate_30d: float | None
+
+
+class PostInsight(BaseModel):
+    post_id: int
+    created_ms: int
+    visibility: Literal["fans_only", "public"]
+    status: str = Field(description="hotlist (official pick), hotlist (amplified), fans only or public.")
+    post_fan_impressions: float | None
+    post_fan_clicks: float | None
+    post_fan_engagement_rate: float | None
+    post_nonfan_impressions: float | None
+    post_nonfan_clicks: float | None
+    post_nonfan_engagement_rate: float | None
+    post_rate_vs_account: float | None = Field(description="Fan engagement rate / the account's baseline.")
+    post_rate_vs_tier: float | None = Field(description="Engagement rate / the tier × kind × format baseline.")
+    why: list[str] = Field(description="For a fans-only post not on the hotlist: the amplification criteria "
+                           "with this post's numbers.")
+
+
+class InsightsResponse(BaseModel):
+    account: AccountSummary
+    posts: list[PostInsight]
+    as_of_ms: int
+
+
 class HotlistItem(BaseModel):
     id: int
     weight: float

@@ -203,3 +203,29 @@ def test_a_request_past_its_deadline_is_answered_by_the_fallback_chain(served_wo
         assert r["fallback"] in ("stale", "popular") and r["items"], r
         metrics = c.get("/metrics").text
         assert 'kind="over_deadline",route="rank"} 1.0' in metrics
+
+
+def test_account_insights_show_reach_status_and_why(served_world: ServedWorld) -> None:
+    with _app(served_world, served_world.config()) as c:
+        s: ServiceState = c.app.state.service
+        account = int(_private_posts(c)[1][0])
+        r = c.get(f"/accounts/{account}/insights", params={"posts": 200})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["account"]["account_id"] == account and body["account"]["tier"] in ("W1", "W2", "W3", "W4", "H1")
+        posts = s.data.tables["posts"]
+        theirs = set(posts.column("post_id").to_numpy()[posts.column("account_id").to_numpy() == account].tolist())
+        assert {p["post_id"] for p in body["posts"]} == theirs  # every post of the account, none of another's
+        created = [p["created_ms"] for p in body["posts"]]
+        assert created == sorted(created, reverse=True)
+        fans_only = [p for p in body["posts"] if p["visibility"] == "fans_only" and p["status"] == "fans only"]
+        assert fans_only and all(p["why"] for p in fans_only)
+        assert any(p["post_fan_impressions"] for p in body["posts"])  # reach comes from the online features
+        follows = s.data.tables["follows"]
+        open_ = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
+        fans = int(np.sum(open_ & (follows.column("account_id").to_numpy() == account)))
+        assert body["account"]["acct_followers"] == fans  # the live count of open follows
+        assert len(c.get(f"/accounts/{account}/insights", params={"posts": 1}).json()["posts"]) == 1
+        missing = c.get("/accounts/999999999/insights")
+        assert missing.status_code == 404 and "account_id" in missing.text
+        assert c.get(f"/accounts/{account}/insights", params={"posts": 0}).status_code == 422

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.accepted import AcceptedEvents
 from features.catalog import Catalog
 from features.contract import ENUMS, code, enum_codes
 from features.validate import validate_table
@@ -84,17 +85,19 @@ class Ingestor:
     """Validates, deduplicates and counts event batches against a catalogue."""
 
     def __init__(self, catalog: Catalog, known_ids: dict[str, np.ndarray], *, bucket_ms: int = 3_600_000,
-                 allowed_lateness_ms: int = 3_600_000, level_at: LevelFn | None = None) -> None:
+                 allowed_lateness_ms: int = 3_600_000, level_at: LevelFn | None = None,
+                 horizon_ms: int | None = None) -> None:
         self.catalog, self.known_ids = catalog, known_ids
         self.counters = PostCounters(bucket_ms)
         self.allowed_lateness_ms = allowed_lateness_ms
         self.level_at = level_at
-        self.stored: pa.Table | None = None  # accepted events, the reference for replays
+        self.accepted = AcceptedEvents(horizon_ms)  # the reference for replays, found by id
         self.watermark_ms = -(1 << 62)
 
     def ingest(self, events: pa.Table, *, now_ms: int) -> IngestReport:
         """Count a batch; replays and reused ids change nothing (they are reported, and quarantined)."""
-        result = validate_table("events", events, known_ids=self.known_ids, now_ms=now_ms, existing=self.stored)
+        result = validate_table("events", events, known_ids=self.known_ids, now_ms=now_ms,
+                                existing=self.accepted.matching(events))
         accepted, quarantine = result.accepted, result.quarantine
         reasons = quarantine.column("reason").to_pylist() if quarantine.num_rows else []
         duplicate = np.array(["identical" in r and "reused" not in r for r in reasons], dtype=bool)
@@ -102,7 +105,7 @@ class Ingestor:
         late = int(np.sum(times < self.watermark_ms))
         self._count(accepted, times)
         if accepted.num_rows:
-            self.stored = accepted if self.stored is None else pa.concat_tables([self.stored, accepted])
+            self.accepted.add(accepted)
             self.watermark_ms = max(self.watermark_ms, int(times.max()) - self.allowed_lateness_ms)
         real = quarantine.filter(pa.array(~duplicate)) if quarantine.num_rows else quarantine
         return IngestReport(events.num_rows, accepted.num_rows, int(duplicate.sum()), real.num_rows, late, real,

@@ -76,13 +76,14 @@ class RateLimiter:
 class EventIntake:
     """Everything ``POST /events`` does, behind one lock (batches apply one at a time)."""
 
-    def __init__(self, data: ServiceData, per_minute: int, event_log: EventLog | None = None) -> None:
+    def __init__(self, data: ServiceData, per_minute: int, event_log: EventLog | None = None,
+                 horizon_ms: int | None = None) -> None:
         t = data.tables
         self.data, self.log = data, event_log
         self.pending: list[pa.Table] = []
         self.catalog = data.features_catalog
         ids = {name: t[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
-        self.ingestor = Ingestor(self.catalog, ids)
+        self.ingestor = Ingestor(self.catalog, ids, horizon_ms=horizon_ms)  # ids remembered as long as the stores do
         self.limiter = RateLimiter(per_minute)
         self._lock = threading.Lock()
 

@@ -78,7 +78,8 @@ class ServiceState:
             self.metrics.set_versions(self.engine.versions)
             self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
             event_log = EventLog(s.event_log_dir or s.page_log_dir.parent / "events", f"w{os.getpid()}")
-            self.intake = EventIntake(data, s.events_per_account_per_minute, event_log)
+            self.intake = EventIntake(data, s.events_per_account_per_minute, event_log,
+                                      horizon_ms=self.config.features.dedup_horizon_hours * 3_600_000)
             self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
             self.ranker = RankService(lambda: self.engine, data, Runner.from_settings(self.config.ranking),
                                       self.metrics, self.page_log, deadline_ms=s.deadline_ms,

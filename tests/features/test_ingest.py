@@ -91,3 +91,23 @@ def test_non_fans_are_counted_in_the_pool_the_post_held(world: dict[str, pa.Tabl
     assert in_pool1.counters.total(posts, "nonfan", "impression").sum() == 0
     assert np.array_equal(in_pool1.counters.total(posts, "fan", "impression"),
                           private.counters.total(posts, "fan", "impression"))
+
+
+def test_replays_are_found_among_many_batches_and_old_ids_are_forgotten_past_the_horizon() -> None:
+    from features.accepted import AcceptedEvents
+
+    store = AcceptedEvents(horizon_ms=10_000)
+    batches = [pa.table({"event_id": np.arange(i * 100, i * 100 + 100, dtype=np.int64)[::-1],
+                         "event_time": pa.array(np.full(100, i * 1_000), pa.int64()).cast(pa.timestamp("ms"))})
+               for i in range(30)]
+    for b in batches:
+        store.add(b)
+    probe = pa.table({"event_id": pa.array([2_950, 2_001, 5, 10**9, None], pa.int64())})
+    found = store.matching(probe)
+    assert sorted(found.column("event_id").to_pylist()) == [2_001, 2_950]  # 5 is older than the horizon
+    assert len(store) < 30 * 100 and len(store) >= 11 * 100  # merged runs dropped what the horizon forgets
+    forever = AcceptedEvents()
+    for b in batches:
+        forever.add(b)
+    assert sorted(forever.matching(probe).column("event_id").to_pylist()) == [5, 2_001, 2_950]  # control
+    assert forever.matching(pa.table({"event_id": ["x"]})).num_rows == 3_000  # unparsable ids: compare all

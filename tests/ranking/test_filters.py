@@ -100,3 +100,23 @@ def test_fatigue_drops_authors_shown_too_often_in_the_window() -> None:
     assert kept(frame, AuthorFatigue(max_impressions=4, window_hours=24).keep(frame, batch, ctx)) == kept(
         frame, np.ones(len(frame), bool))
     assert kept(frame, AuthorFatigue(max_impressions=3, window_hours=48).keep(frame, batch, ctx)) == [(1, 21)]
+
+
+def test_seen_store_two_levels_answer_like_one_index() -> None:
+    rng = np.random.default_rng(3)
+    n = 4_000
+    cols = [rng.integers(0, 30, n), rng.integers(0, 2, n), rng.integers(0, 50, n), rng.integers(0, 9, n),
+            rng.integers(0, 10_000, n)]
+    tiered, flat = InMemorySeenStore(merge_share=0.1, merge_floor=100), InMemorySeenStore(merge_floor=10**9)
+    probe = [rng.integers(0, 30, 500), rng.integers(0, 2, 500), rng.integers(0, 50, 500), rng.integers(0, 9, 500)]
+    lo, hi = rng.integers(0, 5_000, 500), rng.integers(5_000, 10_001, 500)
+    for start in range(0, n, 37):  # many small batches, queried in between, as a live service does
+        part = [c[start:start + 37] for c in cols]
+        tiered.record(*part)
+        flat.record(*part)
+        if start % 370 == 0:
+            assert np.array_equal(tiered.seen(*probe[:3], lo, hi), flat.seen(*probe[:3], lo, hi))
+    assert tiered._base and len(tiered) == len(flat) == n  # it did merge into the base level
+    assert np.array_equal(tiered.author_impressions(probe[0], probe[3], lo, hi),
+                          flat.author_impressions(probe[0], probe[3], lo, hi))
+    assert np.array_equal(tiered.seen(*probe[:3], lo, hi), flat.seen(*probe[:3], lo, hi))

@@ -85,6 +85,7 @@ class Catalog:
         self.prod_price = pc.cast(products.column("price"), pa.float64()).to_numpy(zero_copy_only=False)
         self.prod_launched = ms_column(products.column("launched_at"))
         self.follows = follows if isinstance(follows, FollowState) else FollowState.from_table(follows)
+        self._last_positions: tuple[RowArrays, dict[str, np.ndarray]] | None = None
 
     def max_ids(self) -> tuple[int, int]:
         """Largest account id and largest category id of the catalogue (bounds of packed keys)."""
@@ -140,26 +141,41 @@ class Catalog:
         """tier × post kind × format group of each post, as one small key (-1 unknown)."""
         return _at(self._post_cell, self._post.rows(posts))
 
+    @cached_property
+    def _lookup_columns(self) -> dict[str, tuple[np.ndarray, str]]:
+        """Each look-up column over the whole catalogue (float64) and the entity it is read by; built once."""
+        columns = {
+            "tier": (self.acc_tier, "acc"), "tier_state": (self.acc_state, "acc"),
+            "preferred_shop": (self.acc_preferred, "acc"), "account_kind": (self.acc_kind, "acc"),
+            "post_kind": (self.post_kind, "post"), "post_format": (self.post_format, "post"),
+            "format_group": (_GROUP[np.maximum(self.post_format, 0)], "post"),
+            "post_products": (self.post_products, "post"),
+            "posting_hour": (((self.post_created + LOCAL_OFFSET_MS) // HOUR_MS) % 24, "post"),
+            "launch_hour": (((self.prod_launched + LOCAL_OFFSET_MS) // HOUR_MS) % 24, "prod"),
+            "price_band": (np.floor(np.log2(np.maximum(self.prod_price, 1e-9))), "prod"),
+        }
+        return {name: (np.asarray(values, np.float64), entity) for name, (values, entity) in columns.items()}
+
+    def _row_positions(self, rows: RowArrays) -> dict[str, np.ndarray]:
+        """Catalogue rows of the request rows' account, post and product (-1 where none); kept for the last rows
+        asked about, since one feature matrix asks for several columns of the same rows."""
+        last = self._last_positions
+        if last is not None and last[0] is rows:
+            return last[1]
+        positions = {"acc": self._acc.rows(rows.account),
+                     "post": np.where(rows.ttype == POST, self._post.rows(rows.target), -1),
+                     "prod": np.where(rows.ttype == PRODUCT, self._prod.rows(rows.target), -1)}
+        self._last_positions = (rows, positions)
+        return positions
+
     def lookup(self, column: str, rows: RowArrays) -> tuple[np.ndarray, np.ndarray]:
         """Values (float64) and validity of a :data:`features.definitions.LOOKUPS` column for request rows."""
-        acc = self._acc.rows(rows.account)
-        post = np.where(rows.ttype == POST, self._post.rows(rows.target), -1)
-        prod = np.where(rows.ttype == PRODUCT, self._prod.rows(rows.target), -1)
-        t = rows.request_ms
-        table: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            "tier": (self.acc_tier, acc), "tier_state": (self.acc_state, acc),
-            "preferred_shop": (self.acc_preferred, acc), "account_kind": (self.acc_kind, acc),
-            "post_kind": (self.post_kind, post), "post_format": (self.post_format, post),
-            "format_group": (_GROUP[np.maximum(self.post_format, 0)], post),
-            "post_products": (self.post_products, post),
-            "posting_hour": (((self.post_created + LOCAL_OFFSET_MS) // HOUR_MS) % 24, post),
-            "launch_hour": (((self.prod_launched + LOCAL_OFFSET_MS) // HOUR_MS) % 24, prod),
-            "price_band": (np.floor(np.log2(np.maximum(self.prod_price, 1e-9))), prod),
-        }
-        if column in table:
-            values, at = table[column]
-            out = _at(values.astype(np.float64), at).astype(np.float64)
-            return out, (at >= 0) & (out >= 0 if column == "tier_state" else True)
+        at = self._row_positions(rows)
+        post, prod, t = at["post"], at["prod"], rows.request_ms
+        if column in self._lookup_columns:
+            values, entity = self._lookup_columns[column]
+            out = _at(values, at[entity]).astype(np.float64)
+            return out, (at[entity] >= 0) & (out >= 0 if column == "tier_state" else True)
         if column == "freshness_hours":
             return (t - _at(self.post_created, post)) / HOUR_MS, post >= 0
         if column == "launch_age_hours":

@@ -281,19 +281,33 @@ def answer(fs: FeatureSet, q: RowQueries, read: ReadFn, bucket_ms: int,
     ``user_rows`` (a partition's answer) limits reads of user-keyed entities to those rows; others are 0.
     """
     out = np.zeros((len(q.hi), len(fs.reads)), dtype=np.int64)
-    ordered: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for entity, columns in reads_by_entity(fs).items():
+        # Rows sorted by key once per entity: every read then searches with sorted queries.
+        keys = q.keys[entity]
+        valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
+        idx = np.flatnonzero(valid)
+        idx = idx[argsort_ids(keys[idx])]
+        out[np.ix_(idx, columns)] = answer_entity(fs, entity, keys[idx], q.hi[idx], read, bucket_ms)
+    return out
+
+
+def reads_by_entity(fs: FeatureSet) -> dict[str, list[int]]:
+    """The columns of :attr:`FeatureSet.reads` of each entity, in read order."""
+    out: dict[str, list[int]] = {}
     for j, rd in enumerate(fs.reads):
-        entity = fs.counters[rd.counter].entity
-        if entity not in ordered:
-            # Rows sorted by key once per entity: every read then searches with sorted queries.
-            keys = q.keys[entity]
-            valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
-            idx = np.flatnonzero(valid)
-            idx = idx[argsort_ids(keys[idx])]
-            ordered[entity] = (idx, keys[idx], q.hi[idx])
-        idx, keys, hi = ordered[entity]
-        lo = np.full(len(idx), ALL) if rd.window_hours is None else hi - window_buckets(rd.window_hours, bucket_ms)
-        out[idx, j] = read(rd.counter, keys, lo, hi)
+        out.setdefault(fs.counters[rd.counter].entity, []).append(j)
+    return out
+
+
+def answer_entity(fs: FeatureSet, entity: str, keys: np.ndarray, hi: np.ndarray, read: ReadFn,
+                  bucket_ms: int) -> np.ndarray:
+    """The reads of one entity (columns as in :func:`reads_by_entity`) for valid ``keys`` (best sorted)."""
+    columns = reads_by_entity(fs).get(entity, [])
+    out = np.zeros((len(keys), len(columns)), dtype=np.int64)
+    for c, j in enumerate(columns):
+        rd = fs.reads[j]
+        lo = np.full(len(keys), ALL) if rd.window_hours is None else hi - window_buckets(rd.window_hours, bucket_ms)
+        out[:, c] = read(rd.counter, keys, lo, hi)
     return out
 
 

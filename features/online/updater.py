@@ -23,8 +23,9 @@ from features.catalog import ACCOUNT, Catalog
 from features.columns import EventArrays
 from features.contract import ENUMS
 from features.definitions import FeatureSet
-from features.offline import answer, count_events, evaluate, row_queries
+from features.offline import count_events, evaluate, row_queries
 from features.online.base import OnlineStore
+from features.online.cache import ReadCache
 
 _FOLLOW, _UNFOLLOW = ENUMS["action"].index("follow"), ENUMS["action"].index("unfollow")
 
@@ -40,6 +41,7 @@ class OnlineFeatures:
     def __init__(self, feature_set: FeatureSet, store: OnlineStore, catalog: Catalog) -> None:
         self.feature_set, self.store = feature_set, store
         self.catalog = catalog.with_follows(catalog.follows.copy())
+        self.cache = ReadCache(feature_set)
         self.bucket_ms = store.layout.bucket_ms
         self._followers = next((i for i, c in enumerate(feature_set.counters) if c.followers), None)
         self._now: int | None = None
@@ -52,12 +54,17 @@ class OnlineFeatures:
     def refresh_catalog(self, catalog: Catalog) -> None:
         """Use a newer catalogue (new posts, products, accounts) and keep the follow state built so far."""
         self.catalog = catalog.with_follows(self.catalog.follows)
+        self.cache.clear()
 
     def update(self, events: pa.Table) -> int:
         """Count a batch of contract-schema events; returns how many were new (not seen before)."""
         ev = EventArrays.from_table(events)
         if not len(ev):
             return 0
+        # Cached reads of later request buckets may include these events' buckets (late events): drop them,
+        # now (another process may have counted them already) and again once this process has counted them.
+        first_bucket = int(ev.time.min() // self.bucket_ms)
+        self.cache.invalidate_from(first_bucket)
         fresh = self.store.add_new("events", ev.event_id, ev.time // self.bucket_ms)
         if not fresh.all():
             # Counted already, maybe by another process sharing the store; this process's follow state may
@@ -75,6 +82,7 @@ class OnlineFeatures:
         for counter, table in enumerate(tables):
             if table is not None and len(table):
                 self.store.increment(counter, *table.entries(), now=self._now)
+        self.cache.invalidate_from(first_bucket)
         return len(ev)
 
     def _seen_before(self, space: str, members: np.ndarray) -> np.ndarray:
@@ -92,5 +100,5 @@ class OnlineFeatures:
     def get(self, rows: pa.Table) -> np.ndarray:
         """Feature matrix (float32, rows × ``feature_set.columns``) of request rows, as offline."""
         q = row_queries(rows, self.catalog, self.bucket_ms)
-        counts = answer(self.feature_set, q, self.store.window_sums, self.bucket_ms)
+        counts = self.cache.answer(q, self.store.window_sums, self.bucket_ms)
         return evaluate(self.feature_set, q, self.catalog, counts)

@@ -282,3 +282,31 @@ def test_workers_sharing_one_store_count_once_and_each_apply_follows(store: Stor
     for worker in (first, second):  # but each worker's visibility state has the follow and the unfollow
         assert worker.catalog.follows.is_fan(np.array([3, 7]), np.array([0, 0]), at).tolist() == [True, False]
     assert first.get(request(cat, 9, 1, T0 + H))[0, 3] == 1  # one fan: +1 -1 counted once, not twice
+
+
+def _uncached(online: OnlineFeatures, rows: pa.Table) -> np.ndarray:
+    from features.offline import answer, evaluate, row_queries
+
+    q = row_queries(rows, online.catalog, online.bucket_ms)
+    return evaluate(online.feature_set, q, online.catalog,
+                    answer(online.feature_set, q, online.store.window_sums, online.bucket_ms))
+
+
+@pytest.mark.parametrize("invalidate", [True, False])
+def test_cached_reads_equal_fresh_reads_through_late_events(store: StoreFactory, invalidate: bool,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = catalog()
+    online = OnlineFeatures(SET, store(SET), cat)
+    if not invalidate:  # control: a cache that is never told about late events serves stale counts
+        monkeypatch.setattr(online.cache, "invalidate_from", lambda bucket: None)
+    grid = pa.concat_tables([request(cat, u, p, T0 + 5 * H + 10) for u in range(3) for p in range(3)])
+    online.update(events([(1, 1, "post", 1, "impression", T0 + H), (2, 1, "post", 1, "click", T0 + H + 5)]))
+    first = online.get(grid)
+    assert first[:, 0].max() == 1 and np.array_equal(first, _uncached(online, grid))
+    assert np.array_equal(online.get(grid), first)  # a second request is answered from the cache
+    online.update(events([(3, 2, "post", 1, "impression", T0 + 5 * H + 1)]))  # this hour: invisible until it ends
+    assert np.array_equal(online.get(grid), _uncached(online, grid))
+    online.update(events([(4, 2, "post", 1, "impression", T0 + 2 * H)]))  # late: an earlier hour changes
+    fresh = _uncached(online, grid)
+    assert fresh[:, 0].max() == 2
+    assert np.array_equal(online.get(grid), fresh) == invalidate

@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -317,12 +318,21 @@ class FeatureSet:
         if fingerprint != self.fingerprint:
             raise FeatureSetMismatch(f"feature set {self.name}: fingerprint {fingerprint} != {self.fingerprint}")
 
+    @cached_property
+    def _read_columns(self) -> dict[tuple[str, Count | None], int]:
+        """Memo of :meth:`read_index` (it runs for every feature of every request)."""
+        return {}
+
     def read_index(self, f: Feature, count: Count | None) -> int:
         """Column of :attr:`Inputs.counts` holding ``count`` of feature ``f`` (or its followers read)."""
-        counter, window = self._needs(f)[0] if count is None else (
-            Counter(f.entity, count.actions, count.target_types, count.audience, count.sources, count.repeat),
-            f.window_of(count))
-        return self.reads.index(Read(self.counters.index(counter), window))
+        memo = self._read_columns
+        key = (f.name, count)
+        if key not in memo:
+            counter, window = self._needs(f)[0] if count is None else (
+                Counter(f.entity, count.actions, count.target_types, count.audience, count.sources, count.repeat),
+                f.window_of(count))
+            memo[key] = self.reads.index(Read(self.counters.index(counter), window))
+        return memo[key]
 
     def assemble(self, inputs: Inputs) -> np.ndarray:
         """Feature matrix (float32, rows × columns) from read counts and look-ups; the same on both paths."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments.gate_log import GateLog
 from experiments.world.events import ACTION, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
-from ranking.gate.decide import Decision, decide
+from ranking.gate.decide import decide
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import GateState, PostSignals
 
@@ -63,7 +64,7 @@ class GatePolicy:
         self.counters = PostCounters(n_posts)
         self.state = GateState.empty(n_posts)
         self.last_hour = -1
-        self.decisions: list[tuple[int, Decision, np.ndarray]] = []
+        self.log = GateLog()  # level and reason changes, with their figures (``weitao explain``)
 
     def warm_up(self, history: Events, obs: Observation) -> None:
         """Count the events logged before the policy took over."""
@@ -122,10 +123,11 @@ class GatePolicy:
         self.state.probed[posts[refused]] = False
         sub = GateState(batch.level.astype(np.int8), self.state.entered_ms[posts], self.state.probed[posts],
                         self.state.first_public_ms[posts], self.state.peak_level[posts])
-        decision = decide(sub, self.signals(posts, obs), obs.now_ms, self.settings)
+        sig = self.signals(posts, obs)
+        decision = decide(sub, sig, obs.now_ms, self.settings)
         self.state.entered_ms[posts], self.state.probed[posts] = sub.entered_ms, sub.probed
         self.state.first_public_ms[posts] = sub.first_public_ms
         self.state.peak_level[posts] = np.maximum(self.state.peak_level[posts], batch.level)
-        self.decisions.append((obs.now_ms, decision, posts))
+        self.log.add(obs.now_ms, batch.level, decision, sig)
         priority = np.where(decision.level > batch.level, 1.0 + decision.numbers["pub_lcb"], 0.0)
         return decision.level.astype(np.int64), priority

@@ -7,6 +7,7 @@ scored against the hidden truth (SIMULATOR.md: truly good = top decile of public
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,28 +23,36 @@ AMP_KEYS = ("precision", "median_hours_to_amplify", "new_creator_ratio", "exposu
             "farm_posts_amplified")
 
 
-def gate_factory(settings: Settings) -> PolicyFactory:
-    """Our gate, warmed up on the logged history before the window."""
+def gate_factory(settings: Settings, made: list[GatePolicy] | None = None) -> PolicyFactory:
+    """Our gate, warmed up on the logged history before the window (appended to ``made`` when given)."""
 
     def make(world: World, threshold: float) -> GatePolicy:
         policy = GatePolicy(len(world.pop.posts.account), settings.gate)
         policy.warm_up(Events.concat(world.inherited), world.observation())
+        if made is not None:
+            made.append(policy)
         return policy
 
     return make
 
 
-def evaluate_seed(settings: Settings, scale: str, seed: int,
-                  on_step: Callable[[str], None] | None = None) -> list[LoopResult]:
-    """Closed-loop amplification results of ours, the oracle and the baselines for one seed."""
+def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[str], None] | None = None,
+                  gate_log: Path | None = None) -> list[LoopResult]:
+    """Closed-loop amplification results of ours, the oracle and the baselines for one seed.
+
+    ``gate_log``: a folder where our gate's decision log is written as ``seed-<seed>.parquet``.
+    """
     prep = prepare_world(settings.simulator, scale, seed, settings.evaluation.eval_days)
-    factories: dict[str, PolicyFactory] = {"ours": gate_factory(settings), "oracle": oracle_factory}
+    ours: list[GatePolicy] = []
+    factories: dict[str, PolicyFactory] = {"ours": gate_factory(settings, ours), "oracle": oracle_factory}
     factories.update({name: baseline_factory(name, seed) for name in AMP_BASELINES})
     results = []
     for i, (name, factory) in enumerate(factories.items()):
         results.append(run_one(prep, i, name, factory))
         if on_step is not None:
             on_step(name)
+    if gate_log is not None and ours:
+        ours[-1].log.write(gate_log / f"seed-{seed}.parquet")
     return results
 
 

@@ -16,6 +16,7 @@ from weitao.commands import quickstart as quickstart_cmd
 from weitao.commands import simulate as simulate_cmd
 from weitao.commands import tiers as tiers_cmd
 from weitao.commands.common import State
+from weitao.commands.explain import explain_cmd
 from weitao.commands.ingest import ingest_cmd
 from weitao.commands.promote import promote_cmd, rollback_cmd
 from weitao.commands.serve import serve_cmd
@@ -35,6 +36,7 @@ app.command("train")(train_cmd)
 app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)
 app.command("serve")(serve_cmd)
+app.command("explain")(explain_cmd)
 
 
 @app.callback()

@@ -61,6 +61,8 @@ def amplification(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "1,2,3,4,5",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON.")] = None,
     scale: Annotated[Scale, typer.Option("--scale", help="World size (busy: enough traffic to test posts).")] = "busy",
+    gate_log: Annotated[Path | None, typer.Option("--gate-log", help="Folder for our gate's decision log, one "
+                                                  "Parquet file per seed (read by `weitao explain`).")] = None,
 ) -> None:
     """Our amplification gate against HN gravity, Reddit hot, Szabo–Huberman, follower count and random."""
     settings = settings_of(ctx)
@@ -70,7 +72,8 @@ def amplification(
     with progress() as p:
         task = p.add_task(f"closed-loop amplification evaluation ({scale}, seeds {seeds})", total=steps)
         for seed in seed_list:
-            per_seed.append(amplification_eval.evaluate_seed(settings, scale, seed, lambda _: p.advance(task)))
+            per_seed.append(amplification_eval.evaluate_seed(settings, scale, seed, lambda _: p.advance(task),
+                                                             gate_log))
     figures = amplification_eval.aggregate(per_seed)
     rows = [(policy, *[f[k] for k in amplification_eval.AMP_KEYS]) for policy, f in figures.items()]
     summary_table(f"amplification, mean over seeds {seeds}", ("policy", *amplification_eval.AMP_KEYS), rows)

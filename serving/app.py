@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -31,6 +31,7 @@ from serving.models import champion_versions, load_champions
 from serving.ranker import context_now
 from serving.responses import OrjsonResponse
 from serving.schemas import (
+    ErrorBody,
     EventsBody,
     EventsResponse,
     HotlistResponse,
@@ -45,6 +46,11 @@ from serving.schemas import (
 from serving.state import ModelLoader, Promoter, ServiceState
 
 bearer = HTTPBearer(auto_error=False)
+MAX_MS = 253_402_300_800_000  # 10000-01-01: request times past it are not times
+# Declared on every route, with one body (ErrorBody), so a client can rely on the schema for errors too.
+ERRORS = {400: "malformed body", 401: "admin: missing token", 403: "admin: wrong token", 404: "unknown id",
+          409: "reload refused: the old model keeps serving", 413: "body too large", 422: "invalid field",
+          429: "rate limited", 503: "not ready, or not available in this service"}
 
 
 def _field_errors(exc: RequestValidationError) -> list[str]:
@@ -72,7 +78,9 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         yield
         state.close()
 
-    app = FastAPI(title="Weitao ranking service", default_response_class=OrjsonResponse, lifespan=lifespan)
+    errors = {code: {"model": ErrorBody, "description": why} for code, why in ERRORS.items()}
+    app = FastAPI(title="Weitao ranking service", default_response_class=OrjsonResponse, lifespan=lifespan,
+                  responses=errors)
     app.state.service = state
     app.add_middleware(BodyLimit, max_bytes=config.serving.max_body_bytes)
 
@@ -136,7 +144,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         except RateLimited as e:
             s.metrics.events.labels(outcome="rate_limited").inc(len(body.events))
             raise HTTPException(429, str(e), headers={"Retry-After": "60"}) from None
-        except (ContractError, pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        except (ContractError, pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
             s.metrics.events.labels(outcome="invalid").inc(len(body.events))
             raise HTTPException(422, f"events: {e}") from None
         for outcome, n in (("accepted", result.accepted), ("duplicate", result.duplicates),
@@ -166,7 +174,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
             raise HTTPException(404, str(e)) from None
         return OrjsonResponse(body)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics of this worker."""
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -220,5 +228,7 @@ def _to_request(body: RankBody, s: ServiceState) -> RankRequest:
             bad = int(np.flatnonzero(rows < 0)[0])
             kind = "product" if body.slot == "new_arrival" else "post"
             raise HTTPException(422, f"candidates[{bad}]: unknown {kind} id {candidates[bad]}")
-    return RankRequest(body.user_id, body.slot, body.k, context_now(body.context, s.now_ms()), candidates,
-                       dict(body.context))
+    now = context_now(body.context, s.now_ms())
+    if not 0 <= now < MAX_MS:
+        raise HTTPException(422, f"context.now_ms: {now} is not a time in milliseconds since 1970 (0 to {MAX_MS})")
+    return RankRequest(body.user_id, body.slot, body.k, now, candidates, dict(body.context))

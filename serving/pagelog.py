@@ -8,6 +8,7 @@ half-written file.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 SCHEMA = pa.schema([
     ("request_id", pa.string()), ("served_ms", pa.int64()), ("user_id", pa.int64()), ("slot", pa.string()),
@@ -35,6 +38,7 @@ class PageLog:
         self._closed = False
         self.files_written = 0
         self.rows_written = 0
+        self.rows_dropped = 0
         self._thread = threading.Thread(target=self._loop, name="page-log", daemon=True)
         self._thread.start()
 
@@ -55,13 +59,27 @@ class PageLog:
         if not rows:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in rows], schema=SCHEMA)
+        try:
+            table = pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in rows], schema=SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            table = self._valid_rows(rows)  # one bad row must not cost the batch
         name = f"pages-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
         tmp = self.folder / f".{name}.tmp"
         pq.write_table(table, tmp)
         tmp.rename(self.folder / name)
         self.files_written += 1
         self.rows_written += len(rows)
+
+    def _valid_rows(self, rows: list[tuple]) -> pa.Table:
+        good = []
+        for r in rows:
+            try:
+                pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True))], schema=SCHEMA)
+                good.append(r)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+                self.rows_dropped += 1
+                log.error("page log: dropped a row that does not fit the schema (%s): %r", e, r)
+        return pa.Table.from_pylist([dict(zip(SCHEMA.names, r, strict=True)) for r in good], schema=SCHEMA)
 
     def _loop(self) -> None:
         while not self._closed:
@@ -70,7 +88,10 @@ class PageLog:
             with self._lock:
                 due = len(self._rows) >= self.batch
             if due:
-                self._write(self._take())
+                try:
+                    self._write(self._take())
+                except OSError:  # a full or read-only disk: say so, keep serving, try the next batch
+                    log.exception("page log: a batch could not be written")
 
     def close(self) -> None:
         """Stop the writer and write every buffered row."""

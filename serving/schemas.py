@@ -7,8 +7,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 Slot = Literal["follow_feed", "new_arrival", "hotlist"]
+INT64_MAX = 2**63 - 1
+Id = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]  # ids are stored as int64: larger ones are a 422 here
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 ContextValue = StrictInt | FiniteFloat | StrictStr | StrictBool | None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: what is wrong, naming the field when a field is."""
+
+    detail: str
+    errors: list[str] | None = Field(None, description="One line per invalid field (validation errors).")
 
 
 class RankBody(BaseModel):
@@ -16,10 +25,10 @@ class RankBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: StrictInt = Field(ge=0, description="The user the page is for.")
+    user_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The user the page is for.")
     slot: Slot = Field(description="follow_feed (关注动态), new_arrival (宝贝上新) or hotlist (精选热榜).")
     k: StrictInt = Field(10, ge=1, le=1_000, description="Items wanted (at most serving.max_k).")
-    candidates: list[StrictInt] | None = Field(
+    candidates: list[Id] | None = Field(
         None, max_length=100_000, description="Item ids the caller already has (posts, or products for "
         "new_arrival); ranked with the slot's own candidates. Omit rather than send an empty list.")
     context: dict[StrictStr, ContextValue] = Field(

@@ -233,3 +233,14 @@ def test_account_insights_show_reach_status_and_why(served_world: ServedWorld) -
         missing = c.get("/accounts/999999999/insights")
         assert missing.status_code == 404 and "account_id" in missing.text
         assert c.get(f"/accounts/{account}/insights", params={"posts": 0}).status_code == 422
+
+
+def test_a_row_that_does_not_fit_the_page_log_is_dropped_alone(tmp_path: Path) -> None:
+    from serving.pagelog import PageLog, read_pages
+
+    log = PageLog(tmp_path, batch=10)
+    good = ("r1", 1_000, 7, "follow_feed", 11, "post", 0, 0.5, 1.0, "m/1", "fs", "")
+    log.add([good, ("r2", 2**63, *good[2:]), good])  # the second row's time does not fit int64
+    log.close()
+    pages = read_pages(tmp_path)
+    assert pages.num_rows == 2 and log.rows_dropped == 1 and set(pages.column("request_id").to_pylist()) == {"r1"}

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,13 +60,41 @@ class Served:
     timings_ms: Mapping[str, float]
 
 
+@dataclass(frozen=True)
+class Exploration:
+    """A known share of pages explores, so that logged pages can evaluate other policies (IPW needs it).
+
+    Every request ranks ``pool`` × k items. With probability ``share`` (a hash of user, slot and time, so a
+    replay gets the same page) the page is a uniformly random order of them; otherwise the top k. The
+    propensity of the item shown at position p is then exact: (1 − share)·[the greedy page has it at p]
+    + share / n, for n ranked items.
+    """
+
+    share: float
+    pool: int
+
+    def arrange(self, request: RankRequest, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into the ranked items for positions 0..k-1, and each position's propensity."""
+        k = min(request.k, n)
+        if self.share <= 0 or n == 0:
+            return np.arange(k), np.ones(k)
+        slot = sum(request.slot.encode())  # a small stable number per slot name
+        rng = np.random.default_rng([request.user_id & 0x7FFFFFFF, request.now_ms & 0x7FFFFFFFFFFF, slot])
+        explore = rng.random() < self.share
+        order = rng.permutation(n)[:k] if explore else np.arange(k)
+        greedy = order == np.arange(k)
+        return order, (1 - self.share) * greedy + self.share / n
+
+
 class RankService:
     """Ranks requests against the current engine (read through ``engine()`` once per request)."""
 
     def __init__(self, engine: Callable[[], Engine], data: ServiceData, runner: Runner, metrics: ServiceMetrics,
-                 page_log: PageLog | None, *, deadline_ms: float, stale_ttl_s: float) -> None:
+                 page_log: PageLog | None, *, deadline_ms: float, stale_ttl_s: float,
+                 exploration: Exploration | None = None) -> None:
         self.engine, self.data, self.runner, self.metrics = engine, data, runner, metrics
         self.page_log, self.deadline_ms, self.stale_ttl_ms = page_log, deadline_ms, stale_ttl_s * 1000
+        self.exploration = exploration or Exploration(0.0, 1)
         self._stale: OrderedDict[tuple[int, str], tuple[int, tuple[ServedItem, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -90,8 +118,9 @@ class RankService:
     def _personalised(self, engine: Engine, request: RankRequest) -> tuple[str | None, tuple[ServedItem, ...],
                                                                            dict[str, float]]:
         start = self.runner.clock()
+        wide = replace(request, k=request.k * self.exploration.pool) if self.exploration.share > 0 else request
         try:
-            result = self.runner.run(engine.slots[request.slot], [request],
+            result = self.runner.run(engine.slots[request.slot], [wide],
                                      RankContext(self.data.catalog, self.data.seen),
                                      deadline_ns=start + int(self.deadline_ms * 1e6))
         except DeadlineExceeded as e:  # a slow stage: the cheap fallback chain answers within the deadline
@@ -105,10 +134,11 @@ class RankService:
             if "/" not in stage:
                 self.metrics.stage.labels(slot=request.slot, stage=stage).observe(ms)
         page = result.page(0)
+        order, propensity = self.exploration.arrange(request, len(page))
         items = tuple(ServedItem(int(page.item_id[i]), "post" if page.item_type[i] == POST else "product",
-                                 float(page.score[i]), int(page.extra["position"][i]), 1.0,
-                                 tuple(page.explain(i)), int(page.author_id[i]),
-                                 bool(page.visibility[i] == PRIVATE)) for i in range(len(page)))
+                                 float(page.score[i]), p, float(propensity[p]), tuple(page.explain(i)),
+                                 int(page.author_id[i]), bool(page.visibility[i] == PRIVATE))
+                      for p, i in enumerate(order.tolist()))
         fallback = "recency" if result.counters.get("fallback") else None
         return fallback, items, dict(result.timings_ms)
 

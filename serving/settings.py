@@ -39,6 +39,10 @@ class ServingSettings(BaseModel):
     events_per_account_per_minute: int = Field(
         600, ge=1, description="Events one account (the events' target account) may send per minute before 429.")
     deadline_ms: float = Field(80.0, gt=0, description="Per-request deadline; past it the fallback chain answers.")
+    explore_share: float = Field(
+        0.0, ge=0, le=1, description="Share of pages shown in a random order of the top explore_pool × k items, "
+        "with exact propensities logged, so served pages can evaluate other rankers off-policy (0: off).")
+    explore_pool: int = Field(2, ge=1, le=10, description="Exploring pages draw from this many times k items.")
     stale_ttl_s: float = Field(600.0, ge=0, description="How old a user's last page may be to serve as the "
                                "'stale' fallback.")
     clock: Literal["data", "wall"] = Field(

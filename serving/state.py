@@ -17,7 +17,7 @@ from serving.events import EventIntake
 from serving.metrics import ServiceMetrics
 from serving.models import Engine, SlotModel, build_engine, load_champions
 from serving.pagelog import PageLog
-from serving.ranker import RankService
+from serving.ranker import Exploration, RankService
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[ServiceConfig], dict[str, SlotModel]]
@@ -83,7 +83,8 @@ class ServiceState:
             self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
             self.ranker = RankService(lambda: self.engine, data, Runner.from_settings(self.config.ranking),
                                       self.metrics, self.page_log, deadline_ms=s.deadline_ms,
-                                      stale_ttl_s=s.stale_ttl_s)
+                                      stale_ttl_s=s.stale_ttl_s,
+                                      exploration=Exploration(s.explore_share, s.explore_pool))
             log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
         except Exception as e:  # kept for /ready; the process stays up so operators can see why
             log.exception("service failed to load")

@@ -36,7 +36,9 @@ class ServedWorld:
     def config(self, **serving: object) -> ServiceConfig:
         # each app its own event log: accepted events are replayed at start, and tests must not share them
         values = {"data_dir": self.data, "page_log_dir": self.root / "served", "admin_token": SecretStr(TOKEN),
-                  "event_log_dir": self.root / f"events-{uuid.uuid4().hex[:8]}", **serving}
+                  "event_log_dir": self.root / f"events-{uuid.uuid4().hex[:8]}",
+                  # a loaded test machine must not turn pages into deadline fallbacks: tests set it when they test it
+                  "deadline_ms": 60_000.0, **serving}
         s = ServingSettings(**values)
         return ServiceConfig(s, RankingSettings(), FeatureSettings(), "sqlite:///nowhere.db", "weitao-",
                              self.root / "cache")

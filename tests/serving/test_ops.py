@@ -244,3 +244,31 @@ def test_a_row_that_does_not_fit_the_page_log_is_dropped_alone(tmp_path: Path) -
     log.close()
     pages = read_pages(tmp_path)
     assert pages.num_rows == 2 and log.rows_dropped == 1 and set(pages.column("request_id").to_pylist()) == {"r1"}
+
+
+def test_exploring_pages_carry_exact_propensities(served_world: ServedWorld) -> None:
+    from ranking.request import RankRequest
+    from serving.ranker import Exploration
+
+    e = Exploration(share=0.3, pool=2)
+    shown: dict[tuple[int, int], int] = {}
+    explored, trials = 0, 4000
+    for t in range(trials):
+        order, propensity = e.arrange(RankRequest(5, "follow_feed", 3, 1_000 + t), 6)
+        explored += not np.array_equal(order, np.arange(3))
+        assert len(set(order.tolist())) == 3 and order.max() < 6
+        for p, i in enumerate(order.tolist()):
+            shown[(i, p)] = shown.get((i, p), 0) + 1
+            assert propensity[p] == pytest.approx(0.7 * (i == p) + 0.3 / 6)
+    for (i, p), n in shown.items():  # the logged propensity is the frequency the policy really has
+        assert n / trials == pytest.approx(0.7 * (i == p) + 0.3 / 6, abs=0.02)
+    assert 0.25 < explored / trials < 0.35
+    again = e.arrange(RankRequest(5, "follow_feed", 3, 1_000), 6)
+    assert np.array_equal(again[0], e.arrange(RankRequest(5, "follow_feed", 3, 1_000), 6)[0])  # replayable
+    off = Exploration(0.0, 1).arrange(RankRequest(5, "follow_feed", 3, 1_000), 6)
+    assert off[0].tolist() == [0, 1, 2] and off[1].tolist() == [1.0, 1.0, 1.0]
+    with _app(served_world, served_world.config(explore_share=1.0)) as c:
+        user = int(c.app.state.service.data.known_users[4])
+        items = c.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 5}).json()["items"]
+        assert items and all(i["propensity"] < 1 for i in items)
+        assert [i["position"] for i in items] == list(range(len(items)))

@@ -35,7 +35,7 @@ def _register(world: ServedWorld, root: Path) -> Path:
     config = root / "weitao.toml"
     lines = ["[tracking]", *(f'{k} = "{v}"' for k, v in tracking.items()),
              "[serving]", f'page_log_dir = "{root / "served"}"', 'admin_token = "t0ken"',
-             "events_per_account_per_minute = 1000000"]
+             "events_per_account_per_minute = 1000000", "deadline_ms = 60000.0"]
     config.write_text("\n".join(lines) + "\n")
     return config
 

@@ -11,19 +11,31 @@ from __future__ import annotations
 import numpy as np
 
 from experiments.gate_log import GateLog
-from experiments.world.events import ACTION, TARGET_POST, Events
+from experiments.world.events import ACTION, SLOT, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
+from ranking.gate.appeal import AppealModel, ChannelStats, fit, posterior
 from ranking.gate.decide import decide
+from ranking.gate.lockstep import LockstepDetector
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import GateState, PostSignals
 
 PRIOR_IMPRESSIONS = 200.0
+ENGAGE_ACTIONS = [ACTION[a] for a in ("click", "like", "comment", "share")]
 
 
 class PostCounters:
     """Per-post impressions and engagements by audience, from the event stream."""
 
-    def __init__(self, n_posts: int) -> None:
+    def __init__(self, n_posts: int, position_power: float = 0.8) -> None:
+        self.position_power = position_power
+        # Appeal channels (``ranking.gate.appeal``): non-fan hotlist exposure weighed by examination, clicks and
+        # log dwell; fans' clicks and log dwell.
+        self.exam = np.zeros(n_posts)
+        self.nf_clicks = np.zeros(n_posts)
+        self.nf_log_dwell = np.zeros(n_posts)
+        self.nf_log_dwell_sq = np.zeros(n_posts)
+        self.fan_clicks = np.zeros(n_posts)
+        self.fan_log_dwell = np.zeros(n_posts)
         self.fan_imp = np.zeros(n_posts)
         self.fan_eng = np.zeros(n_posts)
         self.level_imp = np.zeros((n_posts, 5))
@@ -52,6 +64,29 @@ class PostCounters:
         self.clicks += np.bincount(post[dwell], minlength=n)
         short = dwell & (ev.dwell[posts] < 4.0)
         self.short_clicks += np.bincount(post[short], minlength=n)
+        self._add_channels(post, fan, action, ev.slot[posts], ev.position[posts], ev.dwell[posts])
+
+    def _add_channels(self, post: np.ndarray, fan: np.ndarray, action: np.ndarray, slot: np.ndarray,
+                      position: np.ndarray, dwell: np.ndarray) -> None:
+        """Non-fans on the hotlist (where only the platform put the post) and fans anywhere."""
+        n = len(self.exam)
+        hot = ~fan & (slot == SLOT["hotlist"])
+        imp = hot & (action == ACTION["impression"])
+        exam = (1.0 + np.maximum(position[imp], 0)) ** -self.position_power
+        self.exam += np.bincount(post[imp], weights=exam, minlength=n)
+        read = action == ACTION["dwell"]
+        log_dwell = np.log(np.maximum(np.nan_to_num(dwell, nan=1.0), 0.5))
+        nf, fd = read & hot, read & fan
+        self.nf_clicks += np.bincount(post[nf], minlength=n)
+        self.nf_log_dwell += np.bincount(post[nf], weights=log_dwell[nf], minlength=n)
+        self.nf_log_dwell_sq += np.bincount(post[nf], weights=log_dwell[nf] ** 2, minlength=n)
+        self.fan_clicks += np.bincount(post[fd], minlength=n)
+        self.fan_log_dwell += np.bincount(post[fd], weights=log_dwell[fd], minlength=n)
+
+    def channels(self, posts: np.ndarray | slice = slice(None)) -> ChannelStats:
+        """The appeal channels of ``posts`` (all posts by default)."""
+        return ChannelStats(self.exam[posts], self.nf_clicks[posts], self.nf_log_dwell[posts],
+                            self.nf_log_dwell_sq[posts], self.fan_clicks[posts], self.fan_log_dwell[posts])
 
 
 class GatePolicy:
@@ -61,26 +96,45 @@ class GatePolicy:
 
     def __init__(self, n_posts: int, settings: GateSettings | None = None) -> None:
         self.settings = settings or GateSettings()
-        self.counters = PostCounters(n_posts)
+        self.counters = PostCounters(n_posts, self.settings.position_power)
         self.state = GateState.empty(n_posts)
+        s = self.settings
+        self.lockstep = LockstepDetector(int(s.lockstep_window_s * 1000), s.lockstep_min_posts)
+        self.lockstep_peak = np.zeros(n_posts)  # a post once seen farmed stays suspect
+        self.model = AppealModel.default()
+        self.p_top = np.zeros(n_posts)  # last posterior probability of the top decile, orders the probe
         self.last_hour = -1
         self.log = GateLog()  # level and reason changes, with their figures (``weitao explain``)
 
     def warm_up(self, history: Events, obs: Observation) -> None:
         """Count the events logged before the policy took over."""
-        self.counters.add(history, obs)
+        self._take(history, obs)
 
     def _observe(self, obs: Observation) -> None:
         if obs.now_ms != self.last_hour:
             self.last_hour = obs.now_ms
-            self.counters.add(obs.last_events, obs)
+            self._take(obs.last_events, obs)
+
+    def _take(self, ev: Events, obs: Observation) -> None:
+        """Count events, feed the lockstep detector, and refit the appeal model on every post seen so far."""
+        self.counters.add(ev, obs)
+        engage = (ev.target_type == TARGET_POST) & np.isin(ev.action, ENGAGE_ACTIONS)
+        self.lockstep.add(ev.user[engage], ev.target[engage], ev.time[engage])
+        n = len(self.lockstep_peak)
+        self.lockstep_peak = np.maximum(self.lockstep_peak, self.lockstep.shares(n))
+        # Our probe's population (random non-fans for every probed post) once it is large enough; the logged
+        # history's public posts (chosen by their fan rate) until then.
+        probed = self.state.peak_level >= 1
+        self.model = fit(self.counters.channels(), probed if probed.sum() >= 100 else None)
 
     def score(self, batch: Batch, obs: Observation) -> np.ndarray:
         self._observe(obs)
         fresh = batch.item_ms.astype(np.float64) / 1e13
         if batch.slot != "hotlist":
             return fresh
-        probe_first = np.where(batch.level == 1, 10.0, batch.level.astype(np.float64))
+        # Probe posts first, the most promising first: scarce non-fan views go where they can still change a
+        # decision soonest (an optimistic allocation); then the pools from the top down.
+        probe_first = np.where(batch.level == 1, 10.0 + self.p_top[batch.item], batch.level.astype(np.float64))
         return probe_first + fresh
 
     def signals(self, posts: np.ndarray, obs: Observation) -> PostSignals:
@@ -91,12 +145,13 @@ class GatePolicy:
         global_rate = (c.fan_eng.sum() + 1) / (c.fan_imp.sum() + 10)
         fan_base = (acc_eng[account] + PRIOR_IMPRESSIONS * global_rate) / (acc_imp[account] + PRIOR_IMPRESSIONS)
         public_base = self._public_baseline(obs)[self._cell(posts, obs)]
-        lockstep = c.short_clicks[posts] / np.maximum(c.clicks[posts], 1)
+        lockstep = self.lockstep_peak[posts]
+        mean, sd = posterior(c.channels(posts), self.model)
         return PostSignals(
             posts, account, cat.account_kind[account], cat.account_tier[account], cat.account_state[account],
             cat.account_preferred[account], cat.account_created_ms[account], cat.post_created_ms[posts],
             c.fan_imp[posts], c.fan_eng[posts], fan_base, c.level_imp[posts], c.level_eng[posts],
-            public_base, lockstep, np.full(len(posts), np.nan))
+            public_base, lockstep, np.full(len(posts), np.nan), mean, sd)
 
     @staticmethod
     def _cell(posts: np.ndarray, obs: Observation) -> np.ndarray:
@@ -129,5 +184,8 @@ class GatePolicy:
         self.state.first_public_ms[posts] = sub.first_public_ms
         self.state.peak_level[posts] = np.maximum(self.state.peak_level[posts], batch.level)
         self.log.add(obs.now_ms, batch.level, decision, sig)
-        priority = np.where(decision.level > batch.level, 1.0 + decision.numbers["pub_lcb"], 0.0)
+        self.p_top[posts] = np.nan_to_num(decision.numbers["p_top"])
+        rank = np.where(np.isfinite(decision.numbers["p_top"]), decision.numbers["p_top"],
+                        decision.numbers["pub_lcb"])
+        priority = np.where(decision.level > batch.level, 1.0 + rank, 0.0)
         return decision.level.astype(np.int64), priority

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ranking.gate.appeal import prob_top
 from ranking.gate.reasons import Reason
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import HOUR_MS, NEVER, POOL1, PRIVATE, PROBE, GateState, PostSignals, wilson_bounds
@@ -86,16 +87,19 @@ def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings) -> 
     cur = np.arange(n), np.clip(level, 0, 4)
     lcb, ucb, imp = lo[cur], hi[cur], sig.level_imp[cur]
     base = np.maximum(sig.public_baseline, 1e-9)
+    mean, sd = sig.appeal()
+    with np.errstate(invalid="ignore"):
+        p_top = np.where(np.isfinite(mean), prob_top(mean, sd, s.good_quantile), np.nan)
     numbers = {"pub_lcb": lcb, "pub_ucb": ucb, "baseline": base, "probe_imp": sig.level_imp[:, PROBE],
-               "pub_rate": sig.level_eng[cur] / np.maximum(imp, 1)}
+               "pub_rate": sig.level_eng[cur] / np.maximum(imp, 1), "p_top": p_top}
     # Ineligible posts with public exposure fall back to private: failing closed means no more reach.
     drop = ~ok & (level > PRIVATE)
     level[drop] = PRIVATE
     _demote(level, reason, ok, ucb, imp, base, s)
     for target in range(POOL1 + s.pools - 1, POOL1, -1):  # pool 2 → 3, then pool 1 → 2
         _promote_pool(level, reason, ok, sig, lcb, imp, base, target, s)
-    _promote_probe(level, reason, ok, sig, lcb, imp, base, s)
-    fan_numbers = _admit_probe(level, reason, ok & (before == PRIVATE), sig, state, now_ms, s)
+    _promote_probe(level, reason, ok, sig, lcb, imp, base, p_top, s)
+    fan_numbers = _admit_probe(level, reason, ok & (before == PRIVATE), sig, state, now_ms, p_top, s)
     numbers.update(fan_numbers)
     moved = np.flatnonzero(level != before)
     state.entered_ms[moved] = now_ms
@@ -129,22 +133,27 @@ def _promote_pool(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: Po
 
 
 def _promote_probe(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: PostSignals, lcb: np.ndarray,
-                   imp: np.ndarray, base: np.ndarray, s: GateSettings) -> None:
+                   imp: np.ndarray, base: np.ndarray, p_top: np.ndarray, s: GateSettings) -> None:
+    """Probe posts move to pool 1 or end; by the appeal posterior where there is one, else by Wilson bounds."""
     at = ok & (level == PROBE)
     reason[at & (imp < s.min_probe_impressions)] = Reason.NEED_PROBE_IMPRESSIONS
     ready = at & (imp >= s.min_probe_impressions)
+    bayes = np.isfinite(p_top)
     amp = np.where(np.isfinite(sig.amplifier), sig.amplifier, 0.0)
-    strong = ready & (lcb >= s.public_lift_to_promote * base)
+    wilson = lcb >= s.public_lift_to_promote * base
+    strong = ready & np.where(bayes, p_top >= s.promote_probability, wilson)
     weak_model = strong & (amp < s.amplifier_to_promote)
     reason[weak_model] = Reason.AMPLIFIER_LOW
     good = strong & ~weak_model
-    ended = ready & ~strong & (imp >= s.max_probe_impressions)
+    hopeless = bayes & (p_top < s.probe_end_probability)
+    ended = ready & ~strong & ((imp >= s.max_probe_impressions) | hopeless)
     level[ended] = PRIVATE
     reason[ended] = Reason.PROBE_ENDED
     reason[ready & ~strong & ~ended] = Reason.PUBLIC_SIGNAL_LOW
     cand = np.flatnonzero(good)
     free = s.pool_capacity[0] - int(np.sum(level == POOL1))
-    chosen = _take(cand, lcb / base, min(free, s.promote_per_hour))
+    priority = np.where(bayes, p_top, lcb / base)
+    chosen = _take(cand, priority, min(free, s.promote_per_hour))
     chosen = chosen[_author_ok(chosen, sig, level, s.author_cap)]
     chosen = _kind_budget(chosen, sig, s, reason)
     level[chosen] = POOL1
@@ -170,16 +179,24 @@ def _kind_budget(chosen: np.ndarray, sig: PostSignals, s: GateSettings, reason: 
 
 
 def _admit_probe(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: PostSignals, state: GateState,
-                 now_ms: int, s: GateSettings) -> dict[str, np.ndarray]:
-    """Private posts whose fans engaged above their baseline (or that the model rates) enter the probe."""
+                 now_ms: int, p_top: np.ndarray, s: GateSettings) -> dict[str, np.ndarray]:
+    """Private posts whose fans engaged above their baseline (or that the model rates) enter the probe.
+
+    Where the appeal posterior exists, its probability of the top decile (from fan signals, weighted for
+    preferred shops) decides instead of the fan lift, and orders the probe slots.
+    """
     lift, priority = _fan_priority(sig, s)
+    bayes = np.isfinite(p_top)
+    weight = np.where(sig.preferred, s.preferred_weight, 1.0)
+    priority = np.where(bayes, weight * np.nan_to_num(p_top), priority)
     new = (now_ms - sig.account_created_ms) < s.new_creator_days * 24 * HOUR_MS
     need = np.where(new, s.new_creator_min_fan_impressions, s.min_fan_impressions)
     at = ok & (level == PRIVATE) & ~state.probed
     reason[at & (sig.fan_imp < need)] = Reason.NEED_FAN_IMPRESSIONS
     ready = at & (sig.fan_imp >= need)
     amp = np.where(np.isfinite(sig.amplifier), sig.amplifier, -np.inf)
-    good = ready & ((lift >= s.fan_lift_to_probe) | (amp >= s.amplifier_to_probe))
+    fan_ok = np.where(bayes, weight * np.nan_to_num(p_top) >= s.probe_probability, lift >= s.fan_lift_to_probe)
+    good = ready & (fan_ok | (amp >= s.amplifier_to_probe))
     reason[ready & ~good] = Reason.FAN_SIGNAL_LOW
     slots = s.probe_per_hour
     floor = int(round(s.new_creator_probe_share * slots))

@@ -17,7 +17,7 @@ from ranking.gate.settings import GateSettings
 from ranking.gate.signals import LEVEL_NAMES
 
 LOGGED_NUMBERS = ("fan_imp", "fan_rate", "fan_lcb", "need_rate", "probe_imp", "pub_rate", "pub_lcb", "pub_ucb",
-                  "baseline", "lockstep", "amplifier")
+                  "baseline", "lockstep", "amplifier", "p_top")
 
 
 def level_name(level: int) -> str:

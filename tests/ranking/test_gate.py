@@ -59,7 +59,7 @@ def test_probe_promotes_on_public_signal_and_ends_on_a_weak_one() -> None:
 
 
 def test_public_posts_move_up_and_down_with_their_pool_engagement() -> None:
-    s = GateSettings()
+    s = GateSettings(pools=3)
     imp = np.zeros((2, 5))
     eng = np.zeros((2, 5))
     imp[:, POOL1] = 1000

@@ -23,7 +23,7 @@ SCHEMA = pa.schema([
     ("request_id", pa.string()), ("served_ms", pa.int64()), ("user_id", pa.int64()), ("slot", pa.string()),
     ("item_id", pa.int64()), ("item_type", pa.string()), ("position", pa.int16()), ("score", pa.float64()),
     ("propensity", pa.float64()), ("model_version", pa.string()), ("feature_set", pa.string()),
-    ("fallback", pa.string()),
+    ("fallback", pa.string()), ("experiments", pa.string()),
 ])
 
 

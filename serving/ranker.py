@@ -28,6 +28,7 @@ from ranking.base import RankContext
 from ranking.frame import POST, PRIVATE
 from ranking.request import RankRequest
 from ranking.runner import DeadlineExceeded, Runner
+from serving.abtest import Experiments
 from serving.data import ServiceData
 from serving.metrics import ServiceMetrics
 from serving.models import Engine
@@ -58,6 +59,7 @@ class Served:
     fallback: str | None
     items: tuple[ServedItem, ...]
     timings_ms: Mapping[str, float]
+    experiments: str = ""  # "layer=arm;..." of the request's user
 
 
 @dataclass(frozen=True)
@@ -87,25 +89,27 @@ class Exploration:
 
 
 class RankService:
-    """Ranks requests against the current engine (read through ``engine()`` once per request)."""
+    """Ranks requests against the current engines (the request's arm picks one, read once per request)."""
 
-    def __init__(self, engine: Callable[[], Engine], data: ServiceData, runner: Runner, metrics: ServiceMetrics,
-                 page_log: PageLog | None, *, deadline_ms: float, stale_ttl_s: float,
-                 exploration: Exploration | None = None) -> None:
+    def __init__(self, engine: Callable[[str], Engine], data: ServiceData, runner: Runner, metrics: ServiceMetrics,
+                 page_log: PageLog | None, *, deadline_ms: float, stale_ttl_s: float, experiments: Experiments,
+                 explore_pool: int = 1) -> None:
         self.engine, self.data, self.runner, self.metrics = engine, data, runner, metrics
         self.page_log, self.deadline_ms, self.stale_ttl_ms = page_log, deadline_ms, stale_ttl_s * 1000
-        self.exploration = exploration or Exploration(0.0, 1)
+        self.experiments, self.explore_pool = experiments, explore_pool
         self._stale: OrderedDict[tuple[int, str], tuple[int, tuple[ServedItem, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def rank(self, request: RankRequest) -> Served:
         """The page for ``request``; never raises for a well-formed request."""
         t0 = time.perf_counter()
-        engine = self.engine()
-        fallback, items, timings = self._personalised(engine, request)
+        arm = self.experiments.assign(request.user_id)
+        engine = self.engine(arm.alias)
+        fallback, items, timings = self._personalised(engine, request, Exploration(arm.explore_share,
+                                                                                   self.explore_pool))
         if fallback == PIPELINE_ERROR or not items:
             fallback, items = self._fallback(request)
-        served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings)
+        served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings, arm.label)
         ms = (time.perf_counter() - t0) * 1000
         self.metrics.latency.labels(slot=request.slot).observe(ms)
         if served.fallback is not None:
@@ -115,10 +119,10 @@ class RankService:
         self._log(request, served, engine)
         return served
 
-    def _personalised(self, engine: Engine, request: RankRequest) -> tuple[str | None, tuple[ServedItem, ...],
-                                                                           dict[str, float]]:
+    def _personalised(self, engine: Engine, request: RankRequest, exploration: Exploration
+                      ) -> tuple[str | None, tuple[ServedItem, ...], dict[str, float]]:
         start = self.runner.clock()
-        wide = replace(request, k=request.k * self.exploration.pool) if self.exploration.share > 0 else request
+        wide = replace(request, k=request.k * exploration.pool) if exploration.share > 0 else request
         try:
             result = self.runner.run(engine.slots[request.slot], [wide],
                                      RankContext(self.data.catalog, self.data.seen),
@@ -134,7 +138,7 @@ class RankService:
             if "/" not in stage:
                 self.metrics.stage.labels(slot=request.slot, stage=stage).observe(ms)
         page = result.page(0)
-        order, propensity = self.exploration.arrange(request, len(page))
+        order, propensity = exploration.arrange(request, len(page))
         items = tuple(ServedItem(int(page.item_id[i]), "post" if page.item_type[i] == POST else "product",
                                  float(page.score[i]), p, float(propensity[p]), tuple(page.explain(i)),
                                  int(page.author_id[i]), bool(page.visibility[i] == PRIVATE))
@@ -190,7 +194,8 @@ class RankService:
         model = engine.models.get(request.slot)
         fs = model.feature_set if model is not None else ""
         self.page_log.add([(served.request_id, request.now_ms, request.user_id, request.slot, i.id, i.type,
-                            i.position, i.score, i.propensity, served.model_version, fs, served.fallback or "")
+                            i.position, i.score, i.propensity, served.model_version, fs, served.fallback or "",
+                            served.experiments)
                            for i in served.items])
 
 

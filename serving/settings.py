@@ -5,7 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class ArmSettings(BaseModel):
+    """One arm of an experiment layer: its share of users and what it changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(gt=0, le=1, description="Share of users in this arm.")
+    model_alias: str | None = Field(None, min_length=1, description="Registry alias of the slot models this arm "
+                                    "ranks with (e.g. 'challenger'); default: serving.model_alias.")
+    explore_share: float | None = Field(None, ge=0, le=1, description="This arm's serving.explore_share.")
+
+
+class LayerSettings(BaseModel):
+    """One experiment layer: users split among arms by a hash of user id and layer name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arms: dict[str, ArmSettings] = Field(min_length=1, description="Arm name -> arm; shares sum to 1.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> LayerSettings:
+        total = sum(a.share for a in self.arms.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"arms: shares sum to {total}, not 1")
+        return self
 
 
 class ServingSettings(BaseModel):
@@ -43,8 +69,24 @@ class ServingSettings(BaseModel):
         0.0, ge=0, le=1, description="Share of pages shown in a random order of the top explore_pool × k items, "
         "with exact propensities logged, so served pages can evaluate other rankers off-policy (0: off).")
     explore_pool: int = Field(2, ge=1, le=10, description="Exploring pages draw from this many times k items.")
+    experiments: dict[str, LayerSettings] = Field(
+        default_factory=dict, description="Layered experiments: layer name -> arms. A user's arm in each layer is "
+        "fixed by a hash of the user id and the layer name, independent across layers, and logged with every "
+        "served row. At most one layer may change the model alias.")
     stale_ttl_s: float = Field(600.0, ge=0, description="How old a user's last page may be to serve as the "
                                "'stale' fallback.")
     clock: Literal["data", "wall"] = Field(
         "data", description="Request time: 'data' continues from the last event of data_dir (a simulated or "
         "replayed world), 'wall' is the system clock.")
+
+    @model_validator(mode="after")
+    def _one_model_layer(self) -> ServingSettings:
+        layers = [n for n, lay in self.experiments.items() if any(a.model_alias for a in lay.arms.values())]
+        if len(layers) > 1:
+            raise ValueError(f"experiments: layers {layers} all change the model alias; one layer may")
+        return self
+
+    def aliases(self) -> list[str]:
+        """Every registry alias served: the default first, then those experiment arms use."""
+        extra = [a.model_alias for lay in self.experiments.values() for a in lay.arms.values() if a.model_alias]
+        return list(dict.fromkeys([self.model_alias, *extra]))

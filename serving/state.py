@@ -7,9 +7,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ranking.runner import Runner
+from serving.abtest import Experiments
 from serving.config import ServiceConfig
 from serving.data import ServiceData, load_service_data
 from serving.eventlog import EventLog
@@ -17,7 +18,7 @@ from serving.events import EventIntake
 from serving.metrics import ServiceMetrics
 from serving.models import Engine, SlotModel, build_engine, load_champions
 from serving.pagelog import PageLog
-from serving.ranker import Exploration, RankService
+from serving.ranker import RankService
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[ServiceConfig], dict[str, SlotModel]]
@@ -45,7 +46,8 @@ class ServiceState:
     load_models: ModelLoader = load_champions
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     data: ServiceData | None = None
-    engine: Engine | None = None
+    engine: Engine | None = None  # the default alias's; ``engines`` has every alias served
+    engines: dict[str, Engine] = field(default_factory=dict)
     ranker: RankService | None = None
     intake: EventIntake | None = None
     page_log: PageLog | None = None
@@ -74,17 +76,16 @@ class ServiceState:
             data = load_service_data(s.data_dir, self.config.features, self.config.ranking)
             self.started = time.monotonic()
             self.data = data
-            self.engine = build_engine(self.load_models(self.config), data, self.config.ranking)
-            self.metrics.set_versions(self.engine.versions)
+            self._swap(self._build_engines())
             self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
             event_log = EventLog(s.event_log_dir or s.page_log_dir.parent / "events", f"w{os.getpid()}")
             self.intake = EventIntake(data, s.events_per_account_per_minute, event_log,
                                       horizon_ms=self.config.features.dedup_horizon_hours * 3_600_000)
             self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
-            self.ranker = RankService(lambda: self.engine, data, Runner.from_settings(self.config.ranking),
-                                      self.metrics, self.page_log, deadline_ms=s.deadline_ms,
-                                      stale_ttl_s=s.stale_ttl_s,
-                                      exploration=Exploration(s.explore_share, s.explore_pool))
+            self.ranker = RankService(lambda alias: self.engines[alias], data,
+                                      Runner.from_settings(self.config.ranking), self.metrics, self.page_log,
+                                      deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
+                                      experiments=Experiments(s), explore_pool=s.explore_pool)
             log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
         except Exception as e:  # kept for /ready; the process stays up so operators can see why
             log.exception("service failed to load")
@@ -96,15 +97,30 @@ class ServiceState:
             return False, "not loaded yet"
         with self._reload_lock:
             try:
-                engine = build_engine(self.load_models(self.config), self.data, self.config.ranking)
+                engines = self._build_engines()
             except Exception as e:  # a corrupt or mismatched model must not take the old one down
                 self.metrics.reloads.labels(outcome="refused").inc()
                 log.warning("reload refused, old models keep serving: %s", e)
                 return False, f"{type(e).__name__}: {e}"
-            self.engine = engine  # one reference swap: requests in flight keep the engine they read
-            self.metrics.set_versions(engine.versions)
+            self._swap(engines)
             self.metrics.reloads.labels(outcome="ok").inc()
             return True, "reloaded"
+
+    def for_alias(self, alias: str) -> ServiceConfig:
+        """This service's configuration with ``serving.model_alias`` set to ``alias``."""
+        return replace(self.config, serving=self.config.serving.model_copy(update={"model_alias": alias}))
+
+    def _build_engines(self) -> dict[str, Engine]:
+        """One engine per alias served (the default and any experiment arm's), all or nothing."""
+        assert self.data is not None
+        return {alias: build_engine(self.load_models(self.for_alias(alias)), self.data, self.config.ranking)
+                for alias in self.config.serving.aliases()}
+
+    def _swap(self, engines: dict[str, Engine]) -> None:
+        # One reference each: a request in flight keeps the engine it read.
+        self.engines = engines
+        self.engine = engines[self.config.serving.model_alias]
+        self.metrics.set_versions(self.engine.versions)
 
     def start_background(self) -> None:
         """Start the maintenance loop (event log, store health, registry watch); it stops with :meth:`close`."""
@@ -129,8 +145,8 @@ class ServiceState:
         poll = self.config.serving.registry_poll_s
         if self.probe_versions is not None and poll > 0 and time.monotonic() - self._last_probe >= poll:
             self._last_probe = time.monotonic()
-            current = self.probe_versions(self.config)
-            if any(self.engine.versions.get(slot) != v for slot, v in current.items()):
+            current = {alias: self.probe_versions(self.for_alias(alias)) for alias in self.engines}
+            if any(self.engines[a].versions.get(slot) != v for a, now in current.items() for slot, v in now.items()):
                 _, detail = self.reload()  # another worker or an operator moved an alias
                 log.info("registry moved to %s: %s", current, detail)
 

@@ -239,7 +239,7 @@ def test_a_row_that_does_not_fit_the_page_log_is_dropped_alone(tmp_path: Path) -
     from serving.pagelog import PageLog, read_pages
 
     log = PageLog(tmp_path, batch=10)
-    good = ("r1", 1_000, 7, "follow_feed", 11, "post", 0, 0.5, 1.0, "m/1", "fs", "")
+    good = ("r1", 1_000, 7, "follow_feed", 11, "post", 0, 0.5, 1.0, "m/1", "fs", "", "")
     log.add([good, ("r2", 2**63, *good[2:]), good])  # the second row's time does not fit int64
     log.close()
     pages = read_pages(tmp_path)
@@ -272,3 +272,37 @@ def test_exploring_pages_carry_exact_propensities(served_world: ServedWorld) -> 
         items = c.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 5}).json()["items"]
         assert items and all(i["propensity"] < 1 for i in items)
         assert [i["position"] for i in items] == list(range(len(items)))
+
+
+def test_experiment_arms_pick_their_models_and_are_logged(served_world: ServedWorld, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from serving.pagelog import read_pages
+    from serving.settings import LayerSettings
+
+    base = served_world.loader()
+
+    def loader(config: ServiceConfig) -> dict:
+        models = base(config)
+        if config.serving.model_alias == "challenger":  # the treatment arm's models, told apart by version
+            models = {slot: replace(m, version=f"challenger-{slot}") for slot, m in models.items()}
+        return models
+
+    layers = {"ranker": LayerSettings(arms={"control": {"share": 0.5}, "new": {"share": 0.5,
+                                                                                "model_alias": "challenger"}}),
+              "explore": LayerSettings(arms={"off": {"share": 0.7}, "on": {"share": 0.3, "explore_share": 1.0}})}
+    config = served_world.config(experiments=layers, page_log_dir=tmp_path / "served")
+    with TestClient(create_app(config, load_models=loader, background=False)) as c:
+        s: ServiceState = c.app.state.service
+        arms = {}
+        for user in s.data.known_users[:60].tolist():
+            r = c.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 5}).json()
+            arm = s.ranker.experiments.assign(user)
+            arms[user] = arm.label
+            assert r["model_version"] == ("challenger-follow_feed" if "ranker=new" in arm.label
+                                          else s.engine.versions["follow_feed"])
+            if r["items"] and "explore=on" in arm.label:
+                assert all(i["propensity"] < 1 for i in r["items"])
+    assert {"ranker=control", "ranker=new"} <= {lab.split(";")[1] for lab in arms.values()}
+    pages = read_pages(tmp_path / "served").to_pylist()
+    assert pages and all(p["experiments"] == arms[p["user_id"]] for p in pages)

@@ -216,7 +216,8 @@ def test_control_rank_with_a_thread_unsafe_scorer_is_caught(client: TestClient,
                                                             rank_requests: list[RankRequest]) -> None:
     s = _state(client)
     engine = _racy_engine(s.engine)
-    racy = RankService(lambda: engine, s.data, s.ranker.runner, s.metrics, None, deadline_ms=1e9, stale_ttl_s=0)
+    racy = RankService(lambda _alias: engine, s.data, s.ranker.runner, s.metrics, None, deadline_ms=1e9,
+                       stale_ttl_s=0, experiments=s.ranker.experiments)
     model_requests = [r for r in rank_requests if r.slot in MODEL_SLOTS]
     reference = [page_key(racy.rank(r)) for r in model_requests]
     assert [v for v, *_ in reference] == [engine.versions[r.slot] for r in model_requests]

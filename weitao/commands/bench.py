@@ -12,6 +12,7 @@ import typer
 from experiments.bench import bench_simulate
 from experiments.bench_gate import bench_gate
 from weitao.commands import bench_features as bench_features_cmd
+from weitao.commands import bench_serve as bench_serve_cmd
 from weitao.commands.common import console, fail, merge_json, progress, settings_of, summary_table
 
 app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
@@ -59,6 +60,9 @@ def simulate(
 
 
 app.command("features")(bench_features_cmd.features)
+app.command("serve")(bench_serve_cmd.serve)
+app.command("soak")(bench_serve_cmd.soak)
+app.command("ann")(bench_serve_cmd.ann)
 
 
 @app.command("gate")

@@ -1,0 +1,1 @@
+"""Benchmarks of the running service (they start it, so they sit above every other package)."""

@@ -1,0 +1,170 @@
+"""`weitao bench serve | soak | ann`: the ranking service under load, over a long run, and the item index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from experiments.bench_ann import AnnOptions, bench_ann
+from weitao.bench.serve import ServeBenchOptions, bench_serve
+from weitao.bench.soak import SoakOptions, bench_soak
+from weitao.commands.common import console, fail, settings_of, summary_table
+
+#: Rows of the serve table: (label, key in each service's figures, names of the checks shown beside it).
+SERVE_ROWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("p50 ms (unloaded)", "p50_ms", ("p50 / naive p50", "p50 / (floor p50 + predict p50)")),
+    ("p99 ms (unloaded)", "p99_ms", ()),
+    ("max rps, 1 worker", "max_rps_1w", ()),
+    ("max rps, 2 workers", "max_rps_2w", ("max rps 2w / naive max rps 2w", "max rps 2w")),
+    ("p99 ms at 300 rps (2w)", "p99_ms_at_300rps", ("p99 ms at 300 rps (2w)",)),
+    ("RSS MB per worker (max)", "rss_mb", ("RSS MB per worker",)),
+    ("model predict p50 ms (500 rows)", "predict_p50_ms", ()),
+    ("non-model p50 ms", "non_model_p50_ms", ("non-model p50 ms",)),
+)
+SERVICES = ("floor", "naive", "ours")
+
+
+def _cell(figures: dict[str, Any] | None, key: str) -> str:
+    value = None if figures is None else figures.get(key)
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def print_serve(result: dict[str, Any]) -> None:
+    """The figures of every service side by side, with the targets and whether ours meets them."""
+    checks = {c["name"]: c for c in result["checks"]}
+    rows = []
+    for label, key, names in SERVE_ROWS:
+        targets = [f"{n}: {checks[n]['value']:.2f} {checks[n]['target']} {'✓' if checks[n]['met'] else '✗'}"
+                   for n in names if n in checks]
+        rows.append((label, *(_cell(result.get(s), key) for s in SERVICES), "\n".join(targets)))
+    model = result["meta"]["model"]
+    summary_table(f"weitao bench serve ({result['meta']['options']['scale']} world; follow_feed, 500 candidates; "
+                  f"{max(model['trees_per_head'].values(), default=0)} trees × {model['mean_leaves_per_tree']:.0f} "
+                  f"leaves per head{', compiled' if model['compiled'] else ''})",
+                  ("figure", *SERVICES, "target (ours)"), rows)
+    console.print(f"load generator ceiling (closed loop against the floor, 2 workers): "
+                  f"{result['generator_max_rps']:,.0f} rps; generator and workers share the machine's cores",
+                  soft_wrap=True)
+    for name in SERVICES:
+        c = result.get(name, {}).get("contention")
+        if c:
+            console.print(f"{name}: other processes used {c['other_cores_mean']:.2f} cores on average during its "
+                          f"steps (max {c['other_cores_max']:.2f}); {c['contended_steps']} of {c['steps']} steps "
+                          "contended even after a retry", soft_wrap=True)
+    bound = [s for s in SERVICES if s in result and any(result[s][f"search_{w}"]["generator_bound"]
+                                                          for w in ("1w", "2w"))]
+    if bound:
+        console.print(f"[yellow]generator-bound:[/yellow] {', '.join(bound)} reached the generator's ceiling; "
+                      "their max rps is a lower bound")
+
+
+def serve(
+    ctx: typer.Context,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    scale: Annotated[str | None, typer.Option("--scale", help="World scale (default medium; quick: small).")] = None,
+    seconds: Annotated[float | None, typer.Option("--seconds", min=0.5, help="Seconds per load step.")] = None,
+    trees: Annotated[int | None, typer.Option("--trees", min=1, help="Trees per head (production: 300).")] = None,
+    leaves: Annotated[int | None, typer.Option("--leaves", min=2, help="Leaves per tree (production: 63).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke test: small world, tiny models, short steps.")] = False,
+    services: Annotated[str, typer.Option("--services", help="Comma-separated subset of floor,naive,ours.")] = (
+        "floor,naive,ours"),
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep world, registry and logs here.")] = None,
+) -> None:
+    """Floor, naive and our service on uvicorn under open-loop load: latency, max throughput, memory."""
+    names = tuple(s.strip() for s in services.split(",") if s.strip())
+    if not names or set(names) - set(SERVICES):
+        fail(f"--services: choose among {', '.join(SERVICES)}")
+    changes = {k: v for k, v in {"scale": scale, "seconds": seconds, "trees": trees, "leaves": leaves}.items()
+               if v is not None}
+    opts = (ServeBenchOptions.quick if quick else ServeBenchOptions)(services=names, workdir=workdir, **changes)
+    simulator = settings_of(ctx).simulator
+    if opts.scale not in simulator.scales:
+        fail(f"--scale: unknown scale {opts.scale!r}; known: {', '.join(simulator.scales)}")
+    result = bench_serve(opts, simulator, on_step=lambda s: console.print(f"… {s}", soft_wrap=True))
+    print_serve(result)
+    write_json(json_out, result)
+
+
+def write_json(path: Path | None, result: dict[str, Any]) -> None:
+    """Write ``result`` as the whole document (``{"floor": …, "naive": …, "ours": …}`` for serve)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    console.print(f"figures written to [bold]{path}[/bold]")
+
+
+def soak(
+    ctx: typer.Context,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    pages: Annotated[int, typer.Option("--pages", min=1, help="Pages ranked in-process.")] = 1_000_000,
+    requests: Annotated[int, typer.Option("--requests", min=0, help="HTTP requests for the RSS part (0: skip).")] = (
+        100_000),
+    sample_every: Annotated[int, typer.Option("--sample-every", min=100, help="Requests per RSS sample.")] = 10_000,
+    rps: Annotated[float, typer.Option("--rps", min=1, help="Arrival rate of the RSS part.")] = 250.0,
+    scale: Annotated[str, typer.Option("--scale", help="World scale.")] = "medium",
+    trees: Annotated[int, typer.Option("--trees", min=1, help="Trees per head.")] = 100,
+    leaves: Annotated[int, typer.Option("--leaves", min=2, help="Leaves per tree.")] = 31,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", min=1, help="Bound on the pages part.")] = 14_400.0,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep world, registry and logs here.")] = None,
+) -> None:
+    """Fans-only leaks over many in-process pages (must be 0), and worker RSS drift over many HTTP requests."""
+    simulator = settings_of(ctx).simulator
+    if scale not in simulator.scales:
+        fail(f"--scale: unknown scale {scale!r}; known: {', '.join(simulator.scales)}")
+    opts = SoakOptions(pages=pages, requests=requests, sample_every=min(sample_every, max(requests, 100)), rps=rps,
+                       max_seconds=max_seconds)
+    result = bench_soak(opts, simulator, scale=scale, trees=trees, leaves=leaves, workdir=workdir,
+                        on_step=lambda s: console.print(f"… {s}", soft_wrap=True))
+    p, m = result["pages"], result["memory"]
+    rows: list[tuple[Any, ...]] = [
+        ("pages ranked", f"{p['pages']:,}", ""), ("pages/s", f"{p['pages_per_s']:,.0f}", ""),
+        ("fans-only leaks", p["fans_only_leaks"], "= 0 " + ("✓" if p["fans_only_leaks"] == 0 else "✗")),
+        ("fans-only posts served to fans", f"{p['fans_only_served_to_fans']:,}", "> 0 (the check had work)"),
+        ("follow churn events applied", f"{p['churn_events']:,}", "")]
+    if m is not None:
+        rows += [("HTTP requests", f"{m['requests']:,}", ""), ("RSS first MB (per worker)", _mb(m["rss_first_mb"]), ""),
+                 ("RSS last MB", _mb(m["rss_last_mb"]), ""), ("RSS max MB", _mb(m["rss_max_mb"]), ""),
+                 ("RSS drift % (max |.|)", f"{m['max_abs_drift_pct']:.1f}",
+                  "±5 % " + ("✓" if m["max_abs_drift_pct"] <= 5 else "✗")), ("HTTP errors", m["errors"], "")]
+    summary_table(f"weitao bench soak ({scale} world)", ("figure", "value", "target"), rows)
+    write_json(json_out, result)
+
+
+def ann(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    items: Annotated[int, typer.Option("--items", min=1_000, help="Indexed items.")] = 1_000_000,
+    queries: Annotated[int, typer.Option("--queries", min=10, help="Queries drawn from the items.")] = 2_000,
+    dim: Annotated[int, typer.Option("--dim", min=2, help="Vector dimension.")] = 64,
+    vectors: Annotated[str, typer.Option("--vectors", help="random (default) or clustered.")] = "random",
+) -> None:
+    """Single-query p50 and recall@100 of the item index at 1M items, and the best setting that meets both."""
+    if vectors not in ("random", "clustered"):
+        fail("--vectors: random or clustered")
+    result = bench_ann(AnnOptions(items=items, queries=queries, dim=dim, vectors=vectors),
+                       on_step=lambda s: console.print(f"… {s}", soft_wrap=True))
+    rows = [(_setting(t), f"{t['p50_ms']:.3f}", f"{t['p99_ms']:.3f}", f"{t['recall_at_k']:.3f}",
+             f"{t['index_mb']:,.0f}", f"{t['build_s']:.0f}") for t in result["tried"]]
+    summary_table(f"weitao bench ann ({items:,} {vectors} vectors, dim {dim}; target p50 ≤ 0.2 ms at recall@100 "
+                  "≥ 0.95)", ("setting", "p50 ms", "p99 ms", "recall@100", "index MB", "build s"), rows)
+    best = result["recommended"]
+    verdict = "meets both targets" if result["recommended_meets_target"] else "does NOT meet both targets"
+    console.print(f"ours (defaults) {'meets' if result['ours_meets_target'] else 'misses'} the target; "
+                  f"recommended: {_setting(best)} ({verdict})", soft_wrap=True)
+    write_json(json_out, result)
+
+
+def _mb(values: list[float]) -> str:
+    return ", ".join(f"{v:,.0f}" for v in values)
+
+
+def _setting(t: dict[str, Any]) -> str:
+    if t["index"] == "hnsw":
+        return f"HNSW M={t['M']} efSearch={t['efSearch']}"
+    default = " (ours, default)" if t.get("default") else ""
+    return f"{t['kind']} nlist={t['nlist']} nprobe={t['nprobe']}{default}"

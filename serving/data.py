@@ -7,6 +7,7 @@ features the models were trained on. New events (``POST /events``) update the sa
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,8 +110,14 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     since = end - int(ranking.hotlist_window_hours * HOUR_MS)
     recent = ev.time >= since
     board = HotlistBoard(_initial_board(tables, ev, enum_codes(events.column("slot"), "slot"), recent, since))
-    return ServiceData(tables, base, catalog, online, seen, board, _popular(tables, ev, recent), end,
-                       np.sort(tables["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
+    popular = _popular(tables, ev, recent)
+    # The history is in the stores now; keeping the events table would only hold memory in every worker.
+    kept = {name: t for name, t in tables.items() if name != "events"}
+    del events, ev, tables
+    gc.collect()
+    pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the system
+    return ServiceData(kept, base, catalog, online, seen, board, popular, end,
+                       np.sort(kept["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
 
 
 def record_impressions(seen: InMemorySeenStore, catalog: Catalog, ev: EventArrays) -> None:

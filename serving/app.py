@@ -91,12 +91,12 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         errors = _field_errors(exc)
         return OrjsonResponse({"detail": "; ".join(errors), "errors": errors}, status_code=422)
 
-    def ready_state() -> ServiceState:
+    async def ready_state() -> ServiceState:  # async: a plain function would cost every request a thread hop
         if not state.ready:
             raise HTTPException(503, state.error or "loading: data and models are not ready yet")
         return state
 
-    def admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    async def admin(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         token = config.serving.admin_token.get_secret_value()
         if creds is None:
             raise HTTPException(401, "admin: missing bearer token", headers={"WWW-Authenticate": "Bearer"})

@@ -30,6 +30,12 @@ def ivf_lists(n_items: int) -> int:
     return int(min(max(1, round(4 * math.sqrt(n_items))), max(1, n_items)))
 
 
+#: Recall@100 an IVF index is calibrated to at build time (a margin above the 0.95 the service needs), and
+#: how many of its own vectors serve as calibration queries.
+CALIBRATION_RECALL = 0.97
+CALIBRATION_QUERIES = 256
+
+
 def default_nprobe(nlist: int) -> int:
     """Lists probed when the caller gives no ``nprobe``."""
     return int(min(nlist, max(1, math.ceil(DEFAULT_PROBE_SHARE * nlist))))
@@ -74,8 +80,14 @@ class ItemIndex:
 
     @classmethod
     def build(cls, vectors: npt.ArrayLike, ids: npt.ArrayLike | None = None, *, nprobe: int | None = None,
-              exact_max_items: int = EXACT_MAX_ITEMS) -> ItemIndex:
-        """Index ``vectors`` (one row per item) under ``ids`` (default ``0..n-1``)."""
+              exact_max_items: int = EXACT_MAX_ITEMS, recall_target: float | None = CALIBRATION_RECALL,
+              rng: np.random.Generator | None = None) -> ItemIndex:
+        """Index ``vectors`` (one row per item) under ``ids`` (default ``0..n-1``).
+
+        An IVF index without an explicit ``nprobe`` probes the fewest lists that reach ``recall_target``
+        (recall@100 against exact search) on :data:`CALIBRATION_QUERIES` of its own vectors drawn with ``rng``:
+        how many lists a query needs depends on how clustered the vectors are, which only the data says.
+        """
         vecs = _as_matrix(vectors, "vectors")
         item_ids = np.arange(len(vecs), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         if item_ids.shape != (len(vecs),):
@@ -86,7 +98,12 @@ class ItemIndex:
         if not index.is_trained:
             index.train(vecs)
         index.add_with_ids(vecs, item_ids)
-        return cls(index)
+        out = cls(index)
+        if not out.exact and nprobe is None and recall_target is not None:
+            rng = rng if rng is not None else np.random.default_rng(0)
+            sample = vecs[rng.choice(len(vecs), size=min(CALIBRATION_QUERIES, len(vecs)), replace=False)]
+            calibrate_nprobe(out, vecs, sample, target=recall_target, ids=item_ids)
+        return out
 
     @property
     def exact(self) -> bool:
@@ -146,12 +163,21 @@ def recall_at(index: ItemIndex, vectors: npt.ArrayLike, queries: npt.ArrayLike, 
     ``vectors`` (with ``ids``, default ``0..n-1``) must be what ``index`` holds; the exact answer comes
     from a fresh ``IndexFlatIP``. Returns a float in ``[0, 1]``; 1.0 for an exact index (up to ties).
     """
+    return _recall(index, queries, _exact_top(vectors, queries, k, ids))
+
+
+def _exact_top(vectors: npt.ArrayLike, queries: npt.ArrayLike, k: int, ids: npt.ArrayLike | None) -> np.ndarray:
+    """The exact top-``k`` ids of each query (the reference of recall)."""
     vecs = _as_matrix(vectors, "vectors")
     item_ids = np.arange(len(vecs), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
     exact = ItemIndex(faiss.IndexIDMap2(faiss.IndexFlatIP(vecs.shape[1])))
     exact.index.add_with_ids(vecs, item_ids)
-    kk = min(int(k), len(vecs))
-    _, truth = exact.search(queries, kk)
+    _, truth = exact.search(queries, min(int(k), len(vecs)))
+    return truth
+
+
+def _recall(index: ItemIndex, queries: npt.ArrayLike, truth: np.ndarray) -> float:
+    kk = truth.shape[1]
     _, found = index.search(queries, kk)
     hits = [len(np.intersect1d(t, f)) for t, f in zip(truth, found, strict=True)]
     return float(np.mean(hits) / kk)
@@ -168,11 +194,12 @@ def calibrate_nprobe(index: ItemIndex, vectors: npt.ArrayLike, queries: npt.Arra
         raise ValueError(f"target: must lie in (0, 1], got {target}")
     if index.exact:
         return 0
+    truth = _exact_top(vectors, queries, k, ids)  # once: each bisection step only searches the index
     lo, hi = 1, int(index.nlist or 1)
     while lo < hi:
         mid = (lo + hi) // 2
         index.set_nprobe(mid)
-        if recall_at(index, vectors, queries, k=k, ids=ids) >= target:
+        if _recall(index, queries, truth) >= target:
             hi = mid
         else:
             lo = mid + 1

@@ -12,19 +12,28 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from experiments.loadgen import run_step, write_bodies
 from experiments.serve_procs import Service, cpu_window, free_port, stage_means, started, wait_idle
 from experiments.serve_search import Step, search_max_rate
 from experiments.serve_targets import checks
 from experiments.settings import SimulatorSettings
+from features.storage import read_table
+from serving.settings import ServingSettings
 from weitao.bench.world import BenchWorld, in_process_figures, prepare_world
+
+FLOOD_ID = 10**15  # event ids far above the world's own
+FLOOD_LIMIT_PER_MINUTE = ServingSettings().events_per_account_per_minute
 
 SERVICES = ("floor", "naive", "ours")
 #: Cores used by other processes of the machine above which a step counts as contended (and is run again).
@@ -153,9 +162,59 @@ def measure(name: str, world: BenchWorld, run: Runner, cap: float) -> dict[str, 
         out.update(max_rps_2w=search["max_rps"], search_2w=search)
         fixed = run.step(svc, opts.fixed_rps, 2 * opts.seconds)
         out.update(p99_ms_at_300rps=fixed["p99_ms"], at_fixed_rps=fixed)
+        if name == "ours":
+            out["event_flood"] = flood(svc, world, run)
         workers = svc.rss_mb()
         out.update(rss_mb=max(workers), rss_mb_workers=workers)
     return out
+
+
+def flood_bodies(world: BenchWorld, batches: int, size: int) -> list[bytes]:
+    """Event batches all about one account's post (clicks by many users): one account floods the service."""
+    posts, users = read_table(world.data, "posts"), read_table(world.data, "users")
+    post = int(posts.column("post_id")[0].as_py())
+    user_ids = users.column("user_id").to_numpy()
+    end = int(read_table(world.data, "events").column("event_time").cast("int64").to_numpy().max())
+    out = []
+    for b in range(batches):
+        rows = [{"event_id": FLOOD_ID + b * size + j, "user_id": int(user_ids[(b * size + j) % len(user_ids)]),
+                 "target_type": "post", "target_id": post, "action": "click", "slot": "follow_feed",
+                 "source": "in_app", "event_time": datetime.fromtimestamp((end - 60_000) / 1000, UTC).isoformat()}
+                for j in range(size)]
+        out.append(orjson.dumps({"events": rows}))
+    return out
+
+
+def flood(svc: Service, world: BenchWorld, run: Runner) -> dict[str, Any]:
+    """``/rank`` at the fixed rate while one account sends events at 10× its per-minute limit.
+
+    Reports the rank step (its p99 is the figure: it should stay within target) and how the event batches
+    were answered (429 past the limit).
+    """
+    opts = run.opts
+    per_second = 10 * FLOOD_LIMIT_PER_MINUTE / 60  # ten times what the account may send
+    size = 10
+    rate = per_second / size
+    seconds = 2 * opts.seconds
+    bodies = write_bodies(world.root / "flood.jsonl", flood_bodies(world, int(rate * seconds) + 1, size))
+    results: dict[str, Any] = {}
+
+    def events() -> None:
+        results["events"] = run_step({"host": "127.0.0.1", "port": svc.port, "path": "/events", "mode": "open_loop",
+                                      "bodies_file": str(bodies), "rate": rate, "seconds": seconds,
+                                      "connections": 4, "timeout_s": 2.0, "drain_s": 2.0})
+
+    thread = threading.Thread(target=events)
+    thread.start()
+    ranks = run.step(svc, opts.fixed_rps, seconds)
+    thread.join()
+    ev = results.get("events", {})
+    return {"rank_p50_ms": ranks["p50_ms"], "rank_p99_ms": ranks["p99_ms"], "rank_errors": ranks["errors"],
+            "events_per_second": per_second, "event_batches": ev.get("requests"),
+            "event_answers": {"429": ev.get("errors", {}).get("status_429", 0),
+                              "200": (ev.get("completed") or 0) - sum(
+                                  n for k, n in ev.get("errors", {}).items() if k.startswith("status_"))},
+            "rank": _brief(ranks)}
 
 
 def generator_ceiling(world: BenchWorld, run: Runner) -> dict[str, Any]:

@@ -47,6 +47,12 @@ def print_serve(result: dict[str, Any]) -> None:
                   f"{max(model['trees_per_head'].values(), default=0)} trees × {model['mean_leaves_per_tree']:.0f} "
                   f"leaves per head{', compiled' if model['compiled'] else ''})",
                   ("figure", *SERVICES, "target (ours)"), rows)
+    fl = result.get("ours", {}).get("event_flood")
+    if fl:
+        console.print(f"event flood (one account at 10x its limit, {fl['events_per_second']:.0f} events/s) during "
+                      f"/rank at the fixed rate: rank p50 {fl['rank_p50_ms']:.1f} ms, p99 {fl['rank_p99_ms']:.1f} ms "
+                      f"(target 25); event batches answered 429: {fl['event_answers']['429']}, 200: "
+                      f"{fl['event_answers']['200']}", soft_wrap=True)
     console.print(f"load generator ceiling (closed loop against the floor, 2 workers): "
                   f"{result['generator_max_rps']:,.0f} rps; generator and workers share the machine's cores",
                   soft_wrap=True)

@@ -13,13 +13,23 @@ import numpy as np
 from experiments.gate_log import GateLog
 from experiments.world.events import ACTION, SLOT, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
-from ranking.gate.appeal import AppealModel, ChannelStats, fit, posterior
-from ranking.gate.decide import decide
+from ranking.gate.appeal import (
+    AppealModel,
+    ChannelStats,
+    click_offsets,
+    fit,
+    indicators,
+    posterior,
+    selection_offset,
+    usable,
+)
+from ranking.gate.decide import decide, fdr_threshold
 from ranking.gate.lockstep import LockstepDetector
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import GateState, PostSignals
 
 PRIOR_IMPRESSIONS = 200.0
+MATURE_MS = 12 * 3_600_000  # a post this old has had its chance at the probe: it counts in the fit share
 ENGAGE_ACTIONS = [ACTION[a] for a in ("click", "like", "comment", "share")]
 
 
@@ -42,6 +52,7 @@ class PostCounters:
         self.level_eng = np.zeros((n_posts, 5))
         self.clicks = np.zeros(n_posts)
         self.short_clicks = np.zeros(n_posts)
+        self.click_offset = np.zeros(n_posts)  # format and kind click habits (``ranking.gate.appeal.click_offsets``)
 
     def add(self, ev: Events, obs: Observation, quality_dwell_s: float = 12.0) -> None:
         """Count impressions and quality views (a click read for at least ``quality_dwell_s`` seconds).
@@ -86,7 +97,8 @@ class PostCounters:
     def channels(self, posts: np.ndarray | slice = slice(None)) -> ChannelStats:
         """The appeal channels of ``posts`` (all posts by default)."""
         return ChannelStats(self.exam[posts], self.nf_clicks[posts], self.nf_log_dwell[posts],
-                            self.nf_log_dwell_sq[posts], self.fan_clicks[posts], self.fan_log_dwell[posts])
+                            self.nf_log_dwell_sq[posts], self.fan_clicks[posts], self.fan_log_dwell[posts],
+                            self.click_offset[posts])
 
 
 class GatePolicy:
@@ -104,10 +116,13 @@ class GatePolicy:
         self.model = AppealModel.default()
         self.p_top = np.zeros(n_posts)  # last posterior probability of the top decile, orders the probe
         self.last_hour = -1
+        self.promoted_p: dict[int, float] = {}  # posterior P(top) of each post when it went public
+        self.start_ms: int | None = None  # when the policy took over: its own probes start here
         self.log = GateLog()  # level and reason changes, with their figures (``weitao explain``)
 
     def warm_up(self, history: Events, obs: Observation) -> None:
         """Count the events logged before the policy took over."""
+        self.start_ms = obs.now_ms
         self._take(history, obs)
 
     def _observe(self, obs: Observation) -> None:
@@ -125,7 +140,34 @@ class GatePolicy:
         # Our probe's population (random non-fans for every probed post) once it is large enough; the logged
         # history's public posts (chosen by their fan rate) until then.
         probed = self.state.peak_level >= 1
-        self.model = fit(self.counters.channels(), probed if probed.sum() >= 100 else None)
+        if self.settings.kind_format_baseline:
+            self.counters.click_offset = self._click_offsets(obs)
+        stats = self.counters.channels()
+        self.model = fit(stats, probed if probed.sum() >= 100 else None)
+        if probed.sum() >= 100 and self.model.posts:
+            self.model.offset = self._offset(stats, probed, obs)
+
+    def _click_offsets(self, obs: Observation) -> np.ndarray:
+        """Kind and format click habits, estimated on every post non-fans saw on the hotlist (history too)."""
+        cat, c = obs.catalog, self.counters
+        n = len(c.exam)
+        design = np.concatenate([np.eye(4)[cat.post_kind[:n]], np.eye(4)[cat.post_format[:n]]], axis=1)
+        raw = ChannelStats(c.exam, c.nf_clicks, c.nf_log_dwell, c.nf_log_dwell_sq, c.fan_clicks, c.fan_log_dwell)
+        return click_offsets(raw, design, c.exam >= 30)
+
+    def _offset(self, stats: ChannelStats, probed: np.ndarray, obs: Observation) -> float:
+        """Selection offset of the fit population: its share of the non-official posts old enough to have been
+        probed, published since the policy took over (``ranking.gate.appeal.selection_offset``)."""
+        cat = obs.catalog
+        start = self.start_ms if self.start_ms is not None else obs.now_ms
+        n = len(probed)
+        created = cat.post_created_ms[:n]
+        mature = (created >= start) & (created < obs.now_ms - MATURE_MS) & (cat.account_kind[cat.post_account[:n]] != 2)
+        if mature.sum() < 50:
+            return 0.0
+        x, _ = indicators(stats, self.model.dwell_var)
+        share = float(np.sum(usable(stats, x) & probed & mature) / mature.sum())
+        return selection_offset(share, self.settings.good_quantile)
 
     def score(self, batch: Batch, obs: Observation) -> np.ndarray:
         self._observe(obs)
@@ -153,6 +195,16 @@ class GatePolicy:
             c.fan_imp[posts], c.fan_eng[posts], fan_base, c.level_imp[posts], c.level_eng[posts],
             public_base, lockstep, np.full(len(posts), np.nan), mean, sd)
 
+    def _promote_threshold(self, posts: np.ndarray, level: np.ndarray) -> float | None:
+        """The false-discovery rule's threshold this hour (None: the fixed one), after recording the posterior of
+        posts the world made public since the last pass (the last posterior is the one that promoted them)."""
+        s = self.settings
+        for post in posts[(level >= 2) & (self.state.peak_level[posts] == 1)].tolist():  # our probe promoted it
+            self.promoted_p.setdefault(post, float(self.p_top[post]))
+        if s.promote_fdr is None:
+            return None
+        return fdr_threshold(np.fromiter(self.promoted_p.values(), float), s.promote_fdr, s.promote_probability)
+
     @staticmethod
     def _cell(posts: np.ndarray, obs: Observation) -> np.ndarray:
         """Baseline cell of a post: kind × format × its account's category."""
@@ -179,7 +231,7 @@ class GatePolicy:
         sub = GateState(batch.level.astype(np.int8), self.state.entered_ms[posts], self.state.probed[posts],
                         self.state.first_public_ms[posts], self.state.peak_level[posts])
         sig = self.signals(posts, obs)
-        decision = decide(sub, sig, obs.now_ms, self.settings)
+        decision = decide(sub, sig, obs.now_ms, self.settings, self._promote_threshold(posts, batch.level))
         self.state.entered_ms[posts], self.state.probed[posts] = sub.entered_ms, sub.probed
         self.state.first_public_ms[posts] = sub.first_public_ms
         self.state.peak_level[posts] = np.maximum(self.state.peak_level[posts], batch.level)

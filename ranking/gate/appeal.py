@@ -27,6 +27,10 @@ CHANNELS = ("d", "c", "f")
 DEFAULT_MEAN = np.array([2.5, -3.5, 2.5])
 DEFAULT_LOADING = np.array([0.3, 0.7, 0.2])
 DEFAULT_RESIDUAL = np.array([0.0, 0.1, 0.05])
+#: Least residual variance of an indicator, as a share of its signal variance: no channel is taken for a
+#: noiseless reading of appeal (the click rate also moves with taste, freshness and estimated kind/format
+#: habits; without the floor its residual estimates near 0 and the posterior is overconfident at the top).
+RESIDUAL_FLOOR = 0.15
 
 
 @dataclass
@@ -39,6 +43,9 @@ class ChannelStats:
     log_dwell_sq: np.ndarray
     fan_clicks: np.ndarray
     fan_log_dwell: np.ndarray
+    # Log click-rate effects that are not appeal (format and kind draw clicks of their own), subtracted from
+    # ``c``; None: no correction (``click_offsets``).
+    click_offset: np.ndarray | None = None
 
 
 @dataclass
@@ -50,6 +57,9 @@ class AppealModel:
     residual: np.ndarray
     dwell_var: float
     posts: int  # posts the estimate rests on (0: defaults)
+    # Standardised appeal of the fit population's mean over all posts: the fit population (posts the probe
+    # showed to non-fans) was chosen by its fans' signal, so it is better than the posts "top decile" refers to.
+    offset: float = 0.0
 
     @classmethod
     def default(cls) -> AppealModel:
@@ -64,9 +74,52 @@ def indicators(st: ChannelStats, dwell_var: float) -> tuple[np.ndarray, np.ndarr
         rate = np.where(st.exam > 0, (c + 0.5) / st.exam, np.nan)
         f = np.where(fc > 0, st.fan_log_dwell / fc, np.nan)
         x = np.stack([d, np.log(rate), f], axis=1)
+        if st.click_offset is not None:
+            x[:, 1] -= st.click_offset
         v = np.stack([dwell_var / c, 1.0 / (c + 0.5), dwell_var / fc], axis=1)
     v[~np.isfinite(x)] = np.inf
     return x, v
+
+
+def usable(st: ChannelStats, x: np.ndarray, min_exam: float = 30.0) -> np.ndarray:
+    """Posts with enough exposure to enter the fit: ``min_exam`` examined non-fan views, fan and non-fan clicks."""
+    return (st.exam >= min_exam) & (st.clicks >= 1) & (st.fan_clicks >= 1) & np.isfinite(x).all(1)
+
+
+def click_offsets(st: ChannelStats, design: np.ndarray, use: np.ndarray, ridge: float = 5.0) -> np.ndarray:
+    """Per post, the part of its log click rate that its kind and format explain beyond their appeal.
+
+    ``design`` holds one-hot columns (kind and format dummies, no intercept). Read time follows appeal alone,
+    so a group's mean log dwell says how much appeal it has; the click channel's group effect beyond what that
+    appeal explains (``β_c / β_d`` times the dwell effect, loadings of a first fit) is a click habit of the
+    format, not appeal: a per-kind, per-format baseline. Effects are ridge-shrunk towards none.
+    """
+    x, _ = indicators(ChannelStats(st.exam, st.clicks, st.log_dwell, st.log_dwell_sq, st.fan_clicks,
+                                   st.fan_log_dwell), 0.36)
+    use = use & np.isfinite(x[:, :2]).all(1)
+    n = len(x)
+    if use.sum() < 4 * design.shape[1]:
+        return np.zeros(n)
+    ratio_model = fit(ChannelStats(st.exam[use], st.clicks[use], st.log_dwell[use], st.log_dwell_sq[use],
+                                   st.fan_clicks[use], st.fan_log_dwell[use]))
+    ratio = ratio_model.loading[1] / ratio_model.loading[0] if ratio_model.posts else 0.0
+    xd = design[use] - design[use].mean(0)  # centred: the intercept is the population mean
+    gram = xd.T @ xd + ridge * np.eye(design.shape[1])
+    effects = np.linalg.solve(gram, xd.T @ (x[use, :2] - x[use, :2].mean(0)))  # columns: dwell, clicks
+    per_group = effects[:, 1] - ratio * effects[:, 0]
+    return (design - design[use].mean(0)) @ per_group
+
+
+def selection_offset(fit_share: float, quantile: float) -> float:
+    """Offset of the fit population's standardised appeal when it is a share ``fit_share`` of all posts that
+    holds every post of the top ``1 - quantile`` (the probe sees the posts whose fans liked them).
+
+    The top ``1 - quantile`` of all posts is then the top ``(1 - quantile) / fit_share`` of the fit population,
+    so its threshold there is lower by the returned amount; with every post in the fit population it is 0.
+    """
+    share = min(max(fit_share, 1.0 - quantile), 1.0)
+    inner = max(1.0 - (1.0 - quantile) / share, 0.5)  # never call more than half the fit population top
+    return float(ndtri(quantile) - ndtri(inner))
 
 
 def fit(st: ChannelStats, population: np.ndarray | None = None, min_exam: float = 30.0,
@@ -84,7 +137,7 @@ def fit(st: ChannelStats, population: np.ndarray | None = None, min_exam: float 
         within = st.log_dwell_sq[many] - st.log_dwell[many] ** 2 / c[many]
         model.dwell_var = float(within.sum() / (c[many] - 1).sum())
     x, v = indicators(st, model.dwell_var)
-    use = (st.exam >= min_exam) & (c >= 1) & (st.fan_clicks >= 1) & np.isfinite(x).all(1)
+    use = usable(st, x, min_exam)
     if population is not None:
         use &= population
     if use.sum() < min_posts:
@@ -100,13 +153,14 @@ def fit(st: ChannelStats, population: np.ndarray | None = None, min_exam: float 
     if not np.isfinite(loading).all():
         return model
     model.mean, model.loading = mean, loading
-    model.residual = np.maximum(signal_var - loading ** 2, 0.05 * loading ** 2)
+    model.residual = np.maximum(signal_var - loading ** 2, RESIDUAL_FLOOR * loading ** 2)
     model.posts = int(use.sum())
     return model
 
 
 def posterior(st: ChannelStats, model: AppealModel) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and sd of each post's standardised appeal (prior N(0, 1): the population)."""
+    """Posterior mean and sd of each post's standardised appeal (prior N(0, 1): the fit population), shifted by
+    the model's ``offset`` so that it reads on the scale of all posts."""
     x, v = indicators(st, model.dwell_var)
     total = v + model.residual
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -114,7 +168,7 @@ def posterior(st: ChannelStats, model: AppealModel) -> tuple[np.ndarray, np.ndar
         resid = np.where(np.isfinite(x), x - model.mean, 0.0)
     precision = 1.0 + np.sum(w * model.loading, axis=1)
     mean = np.sum(w * resid, axis=1) / precision
-    return mean, 1.0 / np.sqrt(precision)
+    return mean + model.offset, 1.0 / np.sqrt(precision)
 
 
 def prob_top(mean: np.ndarray, sd: np.ndarray, quantile: float) -> np.ndarray:

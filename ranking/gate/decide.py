@@ -29,6 +29,15 @@ class Decision:
     numbers: dict[str, np.ndarray]  # the figures the reasons name, per post
 
 
+def fdr_threshold(promoted_p: np.ndarray, fdr: float, floor: float) -> float:
+    """Least posterior probability of the top decile a post needs to be promoted now, so that the expected
+    share of not-top posts among everything promoted (the posterior false-discovery rate) stays within ``fdr``:
+    ``(1 - p) + Σ(1 - p_i) ≤ fdr · (n + 1)``; never below ``floor``, never above 1."""
+    p = np.asarray(promoted_p, np.float64)
+    need = 1.0 - fdr * (len(p) + 1) + float(np.sum(1.0 - p))
+    return float(min(max(need, floor), 1.0))
+
+
 def _eligibility(sig: PostSignals, now_ms: int, s: GateSettings, reason: np.ndarray) -> np.ndarray:
     """Posts allowed to move up; anything unknown is ineligible (fail closed)."""
     known = (sig.tier >= 0) & (sig.account_kind >= 0) & np.isfinite(sig.fan_baseline) & (sig.fan_baseline > 0)
@@ -75,8 +84,12 @@ def _author_ok(chosen: np.ndarray, sig: PostSignals, level: np.ndarray, cap: int
     return existing[mine] + rank < cap
 
 
-def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings) -> Decision:
-    """Re-decide every post's level; ``state`` is updated in place and the decision returned."""
+def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings,
+           promote_probability: float | None = None) -> Decision:
+    """Re-decide every post's level; ``state`` is updated in place and the decision returned.
+
+    ``promote_probability`` overrides ``s.promote_probability`` for this pass (the false-discovery rule).
+    """
     n = len(sig)
     state.grow(n)
     before = state.level.copy()
@@ -98,6 +111,8 @@ def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings) -> 
     _demote(level, reason, ok, ucb, imp, base, s)
     for target in range(POOL1 + s.pools - 1, POOL1, -1):  # pool 2 → 3, then pool 1 → 2
         _promote_pool(level, reason, ok, sig, lcb, imp, base, target, s)
+    if promote_probability is not None:
+        s = s.model_copy(update={"promote_probability": promote_probability})
     _promote_probe(level, reason, ok, sig, lcb, imp, base, p_top, s)
     fan_numbers = _admit_probe(level, reason, ok & (before == PRIVATE), sig, state, now_ms, p_top, s)
     numbers.update(fan_numbers)

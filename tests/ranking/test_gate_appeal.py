@@ -89,3 +89,40 @@ def test_the_fan_posterior_decides_who_is_probed() -> None:
     d = decide(GateState.empty(2), sig, NOW, s)
     assert d.level.tolist() == [PROBE, PRIVATE]  # weak fan rate, but the posterior still gives it a chance
     assert Reason(d.reason[1]) == Reason.FAN_SIGNAL_LOW
+
+
+def test_selection_offset_lowers_the_bar_of_a_population_chosen_from_the_better_posts() -> None:
+    from ranking.gate.appeal import selection_offset
+
+    assert selection_offset(1.0, 0.9) == pytest.approx(0.0)
+    # Half the posts hold the whole top decile: it is their top fifth, whose bar is Φ⁻¹(0.8) = 0.8416.
+    assert selection_offset(0.5, 0.9) == pytest.approx(1.2816 - 0.8416, abs=1e-3)
+    assert selection_offset(0.01, 0.9) == pytest.approx(1.2816, abs=1e-3)  # never call over half of it top
+
+
+def test_click_offsets_remove_a_format_click_habit_but_keep_its_appeal() -> None:
+    from ranking.gate.appeal import click_offsets
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    fmt = rng.integers(0, 2, n)
+    a = rng.standard_normal(n) + 0.5 * fmt  # format 1 has more appeal (+0.5) and a click habit (+0.6 log rate)
+    exam = np.full(n, 2000.0)
+    clicks = rng.poisson(exam * np.exp(-3.0 + 0.7 * a + 0.6 * fmt)).astype(float)
+    log_dwell = rng.normal((2.5 + 0.3 * a) * clicks, 0.6 * np.sqrt(np.maximum(clicks, 1)))
+    fan_clicks = np.full(n, 60.0)
+    fan = rng.normal(2.5 + 0.2 * a, 0.1) * fan_clicks
+    st = ChannelStats(exam, clicks, log_dwell, np.zeros(n), fan_clicks, fan)
+    offsets = click_offsets(st, np.eye(2)[fmt], np.ones(n, bool), ridge=1.0)
+    habit = offsets[fmt == 1].mean() - offsets[fmt == 0].mean()
+    assert habit == pytest.approx(0.6, abs=0.12)  # the habit, not the 0.6 + 0.35 raw difference
+
+
+def test_fdr_threshold_spends_the_slack_of_sure_promotions() -> None:
+    from ranking.gate.decide import fdr_threshold
+
+    assert fdr_threshold(np.array([]), 0.1, 0.5) == pytest.approx(0.9)
+    assert fdr_threshold(np.array([1.0, 1.0]), 0.1, 0.5) == pytest.approx(0.7)
+    assert fdr_threshold(np.array([0.9] * 5), 0.1, 0.5) == pytest.approx(0.9)
+    assert fdr_threshold(np.array([1.0] * 20), 0.1, 0.6) == 0.6  # never below the floor
+    assert fdr_threshold(np.array([0.5] * 3), 0.1, 0.6) == 1.0  # over budget: nothing more

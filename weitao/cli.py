@@ -13,6 +13,7 @@ from weitao.commands import config as config_cmd
 from weitao.commands import data as data_cmd
 from weitao.commands import evaluate as evaluate_cmd
 from weitao.commands import experiment as experiment_cmd
+from weitao.commands import interleave as interleave_cmd
 from weitao.commands import ope as ope_cmd
 from weitao.commands import quickstart as quickstart_cmd
 from weitao.commands import simulate as simulate_cmd
@@ -29,6 +30,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(evaluate_cmd.app, name="evaluate")
 app.add_typer(experiment_cmd.app, name="experiment")
+app.add_typer(interleave_cmd.app, name="interleave")
 app.add_typer(ope_cmd.app, name="ope")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(benchmark_cmd.app, name="benchmark")

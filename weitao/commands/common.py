@@ -50,6 +50,18 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def parse_ints(text: str, option: str) -> list[int]:
+    """Comma-separated integers of ``option``, in order, or a clear error naming the option."""
+    try:
+        values = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        fail(f"{option}: expected comma-separated integers, got {text!r}")
+        raise
+    if not values:
+        fail(f"{option}: give at least one value")
+    return values
+
+
 @contextmanager
 def progress() -> Iterator[Progress]:
     """A rich progress display for steps that take more than a couple of seconds."""

@@ -11,21 +11,10 @@ import typer
 from experiments.report import json_safe
 from experiments.settings import Scale
 from weitao import amplification_eval
-from weitao.commands.common import console, fail, progress, settings_of, summary_table
+from weitao.commands.common import console, parse_ints, progress, settings_of, summary_table
 from weitao.feeds_eval import FEED_BASELINES, aggregate, evaluate_seed
 
 app = typer.Typer(no_args_is_help=True, help="Evaluate policies in closed loop on the simulated world.")
-
-
-def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        fail(f"--seeds: expected comma-separated integers, got {text!r}")
-        return []
-    if not seeds:
-        fail("--seeds: give at least one seed")
-    return seeds
 
 
 @app.command("feeds")
@@ -37,7 +26,7 @@ def feeds(
 ) -> None:
     """nDCG@10 on true utility of our follow-feed and new-arrival rankers against baselines and the oracle."""
     settings = settings_of(ctx)
-    seed_list = parse_seeds(seeds)
+    seed_list = parse_ints(seeds, "--seeds")
     scale_ = scale or settings.simulator.scale
     per_seed = []
     steps = len(seed_list) * (3 + len(FEED_BASELINES))
@@ -66,7 +55,7 @@ def amplification(
 ) -> None:
     """Our amplification gate against HN gravity, Reddit hot, Szabo–Huberman, follower count and random."""
     settings = settings_of(ctx)
-    seed_list = parse_seeds(seeds)
+    seed_list = parse_ints(seeds, "--seeds")
     per_seed = []
     steps = len(seed_list) * (2 + len(amplification_eval.AMP_BASELINES))
     with progress() as p:

@@ -10,18 +10,14 @@ import typer
 
 from experiments.sensitivity import SensitivityConfig, run_sensitivity, smallest_n
 from experiments.settings import Scale
-from weitao.commands.common import console, fail, progress, settings_of, summary_table
+from weitao.commands.common import console, fail, parse_ints, progress, settings_of, summary_table
 
 app = typer.Typer(no_args_is_help=True, help="Team-draft interleaving (experiments.interleaving).")
 
 
 def _grid(text: str) -> tuple[int, ...]:
-    try:
-        users = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
-    except ValueError:
-        fail(f"--users: expected comma-separated integers, got {text!r}")
-        raise
-    if not users or min(users) < 4:
+    users = tuple(sorted(set(parse_ints(text, "--users"))))
+    if min(users) < 4:
         fail("--users: every n must be at least 4 (both A/B arms need two users)")
     return users
 

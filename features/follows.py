@@ -90,7 +90,9 @@ class FollowState:
             fan[q] = hit
         if self._overlay:
             key = pair_key(users, accounts)
-            for i in np.flatnonzero(np.isin(key, self._overlay_keys)):
+            # the overlay keys are kept sorted: a binary search beats np.isin, which sorts both sides per call
+            pos = np.minimum(np.searchsorted(self._overlay_keys, key), len(self._overlay_keys) - 1)
+            for i in np.flatnonzero(self._overlay_keys[pos] == key):
                 t = int(times[i])
                 fan[i] = any(s <= t < u for s, u in self._overlay[int(key[i])])
         return fan

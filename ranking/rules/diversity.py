@@ -63,7 +63,8 @@ class Diversity(Rule):
             gain = np.where(open_, gain, -np.inf)
             best = np.maximum.reduceat(gain, starts)[group]
             rows = np.flatnonzero(open_ & (gain == best))
-            chosen = rows[np.unique(frame.request[rows], return_index=True)[1]]
+            req = frame.request[rows]  # grouped ascending, as rows are: the first row of each request wins
+            chosen = rows[np.concatenate([[True], req[1:] != req[:-1]])] if len(rows) else rows
             placed[chosen] = step
             # One row per request per step, and pairs are per request: no index repeats here.
             above_author[author[chosen]] += 1

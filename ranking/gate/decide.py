@@ -113,7 +113,7 @@ def decide(state: GateState, sig: PostSignals, now_ms: int, s: GateSettings,
         _promote_pool(level, reason, ok, sig, lcb, imp, base, target, s)
     if promote_probability is not None:
         s = s.model_copy(update={"promote_probability": promote_probability})
-    _promote_probe(level, reason, ok, sig, lcb, imp, base, p_top, s)
+    _promote_probe(level, reason, ok, sig, lcb, imp, base, p_top, s, _is_new(sig, now_ms, s))
     fan_numbers = _admit_probe(level, reason, ok & (before == PRIVATE), sig, state, now_ms, p_top, s)
     numbers.update(fan_numbers)
     moved = np.flatnonzero(level != before)
@@ -147,16 +147,26 @@ def _promote_pool(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: Po
     reason[np.setdiff1d(cand, chosen)] = Reason.POOL_FULL
 
 
+def _is_new(sig: PostSignals, now_ms: int, s: GateSettings) -> np.ndarray:
+    """Posts of new creators (accounts younger than ``s.new_creator_days``)."""
+    return (now_ms - sig.account_created_ms) < s.new_creator_days * 24 * HOUR_MS
+
+
 def _promote_probe(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: PostSignals, lcb: np.ndarray,
-                   imp: np.ndarray, base: np.ndarray, p_top: np.ndarray, s: GateSettings) -> None:
-    """Probe posts move to pool 1 or end; by the appeal posterior where there is one, else by Wilson bounds."""
+                   imp: np.ndarray, base: np.ndarray, p_top: np.ndarray, s: GateSettings, new: np.ndarray) -> None:
+    """Probe posts move to pool 1 or end; by the appeal posterior where there is one, else by Wilson bounds.
+
+    New creators' posts need ``s.new_creator_promote_probability`` at most: their few fans leave the fan channel
+    nearly empty, so their posterior rests on the probe alone and reaches a sure verdict later (exposure floor).
+    """
     at = ok & (level == PROBE)
     reason[at & (imp < s.min_probe_impressions)] = Reason.NEED_PROBE_IMPRESSIONS
     ready = at & (imp >= s.min_probe_impressions)
     bayes = np.isfinite(p_top)
     amp = np.where(np.isfinite(sig.amplifier), sig.amplifier, 0.0)
     wilson = lcb >= s.public_lift_to_promote * base
-    strong = ready & np.where(bayes, p_top >= s.promote_probability, wilson)
+    need = np.where(new, min(s.promote_probability, s.new_creator_promote_probability), s.promote_probability)
+    strong = ready & np.where(bayes, p_top >= need, wilson)
     weak_model = strong & (amp < s.amplifier_to_promote)
     reason[weak_model] = Reason.AMPLIFIER_LOW
     good = strong & ~weak_model
@@ -204,7 +214,7 @@ def _admit_probe(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: Pos
     bayes = np.isfinite(p_top)
     weight = np.where(sig.preferred, s.preferred_weight, 1.0)
     priority = np.where(bayes, weight * np.nan_to_num(p_top), priority)
-    new = (now_ms - sig.account_created_ms) < s.new_creator_days * 24 * HOUR_MS
+    new = _is_new(sig, now_ms, s)
     need = np.where(new, s.new_creator_min_fan_impressions, s.min_fan_impressions)
     at = ok & (level == PRIVATE) & ~state.probed
     reason[at & (sig.fan_imp < need)] = Reason.NEED_FAN_IMPRESSIONS

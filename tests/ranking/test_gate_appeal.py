@@ -126,3 +126,18 @@ def test_fdr_threshold_spends_the_slack_of_sure_promotions() -> None:
     assert fdr_threshold(np.array([0.9] * 5), 0.1, 0.5) == pytest.approx(0.9)
     assert fdr_threshold(np.array([1.0] * 20), 0.1, 0.6) == 0.6  # never below the floor
     assert fdr_threshold(np.array([0.5] * 3), 0.1, 0.6) == 1.0  # over budget: nothing more
+
+
+def test_new_creators_leave_the_probe_on_a_weaker_posterior() -> None:
+    s = GateSettings(new_creator_promote_probability=0.6)
+    imp = np.zeros((2, 5))
+    imp[:, PROBE] = s.min_probe_impressions
+    # P(top decile) ≈ 0.7 for both: between the new creators' bar and everyone else's.
+    mean = np.full(2, 1.2816 + 0.5244 * 0.3)
+    created = np.array([NOW - 5 * 24 * HOUR_MS, NOW - 400 * 24 * HOUR_MS])  # a new creator, an old account
+    for floor, expected in ((s.new_creator_promote_probability, [POOL1, PROBE]), (1.0, [PROBE, PROBE])):
+        state = GateState.empty(2)
+        state.level[:] = PROBE
+        sig = signals(2, level_imp=imp, appeal_mean=mean, appeal_sd=np.full(2, 0.3), account_created_ms=created)
+        d = decide(state, sig, NOW, s.model_copy(update={"new_creator_promote_probability": floor}))
+        assert d.level.tolist() == expected

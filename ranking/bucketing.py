@@ -9,6 +9,7 @@ per layer) and each is analysed as if it ran alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -17,9 +18,15 @@ import numpy as np
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
+@functools.cache
+def _salt_key(salt: str) -> np.uint64:
+    """64 bits of the salt (hashed once per salt: /rank assigns arms on every request)."""
+    return np.uint64(int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little"))
+
+
 def unit_hash(user_ids: np.ndarray, salt: str) -> np.ndarray:
     """A number in [0, 1) per user, uniform over users, fixed by ``salt`` (splitmix64 of id xor salt)."""
-    key = np.uint64(int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little"))
+    key = _salt_key(salt)
     with np.errstate(over="ignore"):
         z = np.asarray(user_ids, np.int64).astype(np.uint64) ^ key
         z = z + np.uint64(0x9E3779B97F4A7C15)

@@ -43,7 +43,8 @@ def account_insights(data: ServiceData, gate: GateSettings, account_id: int, now
     posts = data.tables["posts"]
     mine = np.flatnonzero(posts.column("account_id").to_numpy() == account_id)
     created = posts.column("created_at").cast("int64").to_numpy()[mine]
-    mine = mine[np.argsort(-created, kind="stable")[:limit]]
+    newest = np.argsort(-created, kind="stable")[:limit]
+    mine, created = mine[newest], created[newest]
     post_ids = posts.column("post_id").to_numpy()[mine]
     values = _features(data, account_id, post_ids, now_ms)
     account = {"account_id": account_id, "kind": accounts.column("kind")[row].as_py(),
@@ -62,8 +63,7 @@ def account_insights(data: ServiceData, gate: GateSettings, account_id: int, now
         status = ("hotlist (official pick)" if official else "hotlist (amplified)" if on_board[i]
                   else "fans only" if fans_only else "public")
         why = _why(numbers, tier, gate) if fans_only and not on_board[i] else []
-        out.append({"post_id": post, "created_ms": int(posts.column("created_at").cast("int64")[int(mine[i])]
-                                                      .as_py()),
+        out.append({"post_id": post, "created_ms": int(created[i]),
                     "visibility": "fans_only" if fans_only else "public", "status": status, **numbers, "why": why})
     return {"account": account, "posts": out, "as_of_ms": now_ms}
 

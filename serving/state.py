@@ -46,8 +46,7 @@ class ServiceState:
     load_models: ModelLoader = load_champions
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     data: ServiceData | None = None
-    engine: Engine | None = None  # the default alias's; ``engines`` has every alias served
-    engines: dict[str, Engine] = field(default_factory=dict)
+    engines: dict[str, Engine] = field(default_factory=dict)  # every alias served, the default's included
     ranker: RankService | None = None
     intake: EventIntake | None = None
     page_log: PageLog | None = None
@@ -58,6 +57,11 @@ class ServiceState:
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _last_probe: float = 0.0
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine of the default alias (``serving.model_alias``)."""
+        return self.engines.get(self.config.serving.model_alias)
 
     @property
     def ready(self) -> bool:
@@ -117,10 +121,8 @@ class ServiceState:
                 for alias in self.config.serving.aliases()}
 
     def _swap(self, engines: dict[str, Engine]) -> None:
-        # One reference each: a request in flight keeps the engine it read.
-        self.engines = engines
-        self.engine = engines[self.config.serving.model_alias]
-        self.metrics.set_versions(self.engine.versions)
+        self.engines = engines  # one reference: a request in flight keeps the engine it read
+        self.metrics.set_versions(engines[self.config.serving.model_alias].versions)
 
     def start_background(self) -> None:
         """Start the maintenance loop (event log, store health, registry watch); it stops with :meth:`close`."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,18 +27,11 @@ from features.contract import enum_codes
 from features.ingest import Ingestor
 from serving.data import ServiceData, record_impressions
 from serving.eventlog import EventLog
+from serving.ratelimit import RateLimited, SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
-
-
-class RateLimited(Exception):
-    """A batch would take an account past its per-minute event limit."""
-
-    def __init__(self, account: int, limit: int) -> None:
-        super().__init__(f"events: account {account} is over its limit of {limit} events per minute")
-        self.account = account
+__all__ = ["EventIntake", "EventsResult", "RateLimited"]
 
 
 @dataclass(frozen=True)
@@ -49,28 +41,6 @@ class EventsResult:
     duplicates: int
     quarantined: list[dict[str, object]]
     pending: int = 0  # accepted and logged, applied once the online store answers again
-
-
-class RateLimiter:
-    """Sliding one-minute window of event counts per account."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[int, deque[tuple[float, int]]] = defaultdict(deque)
-
-    def admit(self, accounts: np.ndarray, now_s: float) -> None:
-        """Count the batch's events per account, or raise :class:`RateLimited` and count nothing."""
-        ids, counts = np.unique(accounts, return_counts=True)
-        totals = {}
-        for account, n in zip(ids.tolist(), counts.tolist(), strict=True):
-            window = self._hits[account]
-            while window and window[0][0] <= now_s - 60:
-                window.popleft()
-            totals[account] = sum(c for _, c in window) + n
-            if totals[account] > self.per_minute:
-                raise RateLimited(account, self.per_minute)
-        for account, n in zip(ids.tolist(), counts.tolist(), strict=True):
-            self._hits[account].append((now_s, n))
 
 
 class EventIntake:
@@ -84,7 +54,8 @@ class EventIntake:
         self.catalog = data.features_catalog
         ids = {name: t[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
         self.ingestor = Ingestor(self.catalog, ids, horizon_ms=horizon_ms)  # ids remembered as long as the stores do
-        self.limiter = RateLimiter(per_minute)
+        # counted in a file beside the event log, so all workers share one limit per account
+        self.limiter = SharedRateLimiter(per_minute, event_log.folder / "rate-limit.bin" if event_log else None)
         self._lock = threading.Lock()
 
     def _accounts(self, raw: pa.Table) -> np.ndarray:
@@ -101,7 +72,7 @@ class EventIntake:
     def ingest(self, raw: pa.Table, now_ms: int) -> EventsResult:
         """Apply one batch; raises :class:`RateLimited` (nothing applied) or a contract error naming the column."""
         with self._lock:
-            self.limiter.admit(self._accounts(raw), time.monotonic())
+            self.limiter.admit(self._accounts(raw), time.time())
             report = self.ingestor.ingest(raw, now_ms=now_ms)
             if report.accepted:
                 if self.log is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.gate_log import GateLog
+from ranking.gate.log import GateLog
 from experiments.world.events import ACTION, SLOT, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
 from ranking.gate.appeal import (

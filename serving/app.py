@@ -28,6 +28,7 @@ from serving.events import RateLimited
 from serving.insights import UnknownAccount, account_insights
 from serving.limits import BodyLimit
 from serving.models import champion_versions, load_champions
+from serving.operator import amplification_view
 from serving.ranker import context_now
 from serving.responses import OrjsonResponse
 from serving.schemas import (
@@ -43,6 +44,7 @@ from serving.schemas import (
     ReadyResponse,
     ReloadResponse,
 )
+from serving.schemas_operator import AmplificationResponse
 from serving.state import ModelLoader, Promoter, ServiceState
 
 bearer = HTTPBearer(auto_error=False)
@@ -162,6 +164,13 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         order = np.argsort(-b.weight, kind="stable")
         return HotlistResponse(items=[{"id": int(b.post_ids[i]), "weight": float(b.weight[i]),
                                        "official": bool(b.official[i])} for i in order])
+
+    @app.get("/amplification", response_model=AmplificationResponse)
+    def amplification(s: Annotated[ServiceState, Depends(ready_state)],
+                      limit: Annotated[int, Query(ge=1, le=500, description="Board posts and moves to list.")] = 50
+                      ) -> OrjsonResponse:
+        """The amplification gate live: posts per level, pool capacity and fill, the hotlist with reasons."""
+        return OrjsonResponse(amplification_view(s.data.gate, s.data.board.state, s.now_ms(), limit))
 
     @app.get("/accounts/{account_id}/insights", response_model=InsightsResponse)
     def insights(account_id: int, s: Annotated[ServiceState, Depends(ready_state)],

@@ -28,9 +28,11 @@ from features.settings import FeatureSettings
 from features.storage import read_table, table_names
 from ranking.catalog import CatalogIndex
 from ranking.catalog_tables import tables_from_arrow
+from ranking.gate.settings import GateSettings
 from ranking.hotlist import BoardState, HotlistBoard
 from ranking.seen import InMemorySeenStore
 from ranking.settings import RankingSettings
+from serving.gate_live import LiveGate, gate_board, start_gate
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 HOUR_MS = 3_600_000
@@ -69,6 +71,8 @@ class ServiceData:
     online: dict[str, OnlineFeatures]
     seen: InMemorySeenStore
     board: HotlistBoard
+    gate: LiveGate  # decides which fans-only posts the board shows (``serving.gate_live``)
+    base_board: BoardState  # official picks and the data's public hot posts, under the gate's posts
     popular: dict[str, tuple[np.ndarray, np.ndarray]]  # slot -> (item ids, scores), public items only
     data_end_ms: int
     known_users: np.ndarray
@@ -86,7 +90,8 @@ def read_data(data_dir: Path) -> dict[str, pa.Table]:
     return {name: read_table(data_dir, name) for name in TABLES}
 
 
-def load_service_data(data_dir: Path, features: FeatureSettings, ranking: RankingSettings) -> ServiceData:
+def load_service_data(data_dir: Path, features: FeatureSettings, ranking: RankingSettings,
+                      gate: GateSettings | None = None) -> ServiceData:
     """Index ``data_dir`` and replay its events into online stores chosen by ``features.online_store``.
 
     The hotlist board and the popular fallback look back ``ranking.hotlist_window_hours``; the seen history
@@ -109,14 +114,16 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     record_impressions(seen, base, ev.take(np.flatnonzero(ev.time >= end - int(ranking.seen_window_hours * HOUR_MS))))
     since = end - int(ranking.hotlist_window_hours * HOUR_MS)
     recent = ev.time >= since
-    board = HotlistBoard(_initial_board(tables, ev, enum_codes(events.column("slot"), "slot"), recent, since))
+    base_board = _initial_board(tables, ev, enum_codes(events.column("slot"), "slot"), recent, since)
+    live_gate = start_gate(tables, catalog.is_fan, ev, base_board, gate or GateSettings(), end)
+    board = HotlistBoard(gate_board(base_board, live_gate))
     popular = _popular(tables, ev, recent)
     # The history is in the stores now; keeping the events table would only hold memory in every worker.
     kept = {name: t for name, t in tables.items() if name != "events"}
     del events, ev, tables
     gc.collect()
     pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the system
-    return ServiceData(kept, base, catalog, online, seen, board, popular, end,
+    return ServiceData(kept, base, catalog, online, seen, board, live_gate, base_board, popular, end,
                        np.sort(kept["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
 
 

@@ -96,7 +96,9 @@ class EventIntake:
                 batch = self.pending[0]
                 for online in self.data.online.values():
                     online.update(batch)  # deduplicated by event id: a retried batch is not counted twice
-                record_impressions(self.data.seen, self.catalog, EventArrays.from_table(batch))
+                arrays = EventArrays.from_table(batch)
+                record_impressions(self.data.seen, self.catalog, arrays)
+                self.data.gate.add(arrays)  # last: a batch retried after a store failure is not counted twice
                 self.pending.pop(0)
         except Exception as e:  # the store is down: the rows are logged, they are applied when it is back
             log.warning("events: %d rows wait for the online store: %s", sum(t.num_rows for t in self.pending), e)

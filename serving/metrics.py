@@ -25,6 +25,8 @@ class ServiceMetrics:
                                    ["slot", "version"], registry=r)
         self.events = Counter("weitao_events_total", "Events received", ["outcome"], registry=r)
         self.reloads = Counter("weitao_model_reloads_total", "Model reloads", ["outcome"], registry=r)
+        self.gate_moves = Counter("weitao_gate_moves_total", "Posts the amplification gate moved between levels",
+                                  registry=r)
 
     def set_versions(self, versions: dict[str, str]) -> None:
         """Expose exactly the versions now served."""

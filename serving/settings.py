@@ -51,6 +51,9 @@ class ServingSettings(BaseModel):
         "page_log_dir. Workers replay it at start and tail each other's batches.")
     sync_interval_s: float = Field(0.2, gt=0, description="How often a worker applies other workers' logged "
                                    "events and checks its online stores.")
+    gate_interval_s: float = Field(60.0, gt=0, description="How often (service clock) the amplification gate "
+                                   "re-decides live fans-only posts and rebuilds the hotlist board; passes fall on "
+                                   "one grid of the clock in every worker.")
     registry_poll_s: float = Field(15.0, ge=0, description="How often a worker asks the registry which versions "
                                    "the alias points at, reloading when they moved; 0 turns the watch off.")
     page_log_batch: int = Field(2_000, ge=1, description="Served rows buffered before a Parquet file is written.")

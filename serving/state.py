@@ -15,6 +15,7 @@ from serving.config import ServiceConfig
 from serving.data import ServiceData, load_service_data
 from serving.eventlog import EventLog
 from serving.events import EventIntake
+from serving.gate_live import gate_board
 from serving.metrics import ServiceMetrics
 from serving.models import Engine, SlotModel, build_engine, load_champions
 from serving.pagelog import PageLog
@@ -77,7 +78,7 @@ class ServiceState:
         """Index the data, load the models, then open for traffic; a failure is kept for ``/ready``."""
         try:
             s = self.config.serving
-            data = load_service_data(s.data_dir, self.config.features, self.config.ranking)
+            data = load_service_data(s.data_dir, self.config.features, self.config.ranking, self.config.gate)
             self.started = time.monotonic()
             self.data = data
             self._swap(self._build_engines())
@@ -137,7 +138,7 @@ class ServiceState:
                     log.exception("maintenance pass failed")
 
     def maintain(self) -> None:
-        """One pass: apply logged and waiting events, check the online stores, follow the registry."""
+        """One pass: apply logged and waiting events, check the online stores, follow the registry, run the gate."""
         assert self.intake is not None and self.data is not None and self.engine is not None
         waiting = self.intake.catch_up(self.now_ms())
         down = [slot for slot, online in self.data.online.items() if not online.store.healthy()]
@@ -151,6 +152,19 @@ class ServiceState:
             if any(self.engines[a].versions.get(slot) != v for a, now in current.items() for slot, v in now.items()):
                 _, detail = self.reload()  # another worker or an operator moved an alias
                 log.info("registry moved to %s: %s", current, detail)
+        self.gate_pass(self.now_ms())  # last: a failing pass must not hold up events or the registry watch
+
+    def gate_pass(self, now_ms: int) -> bool:
+        """Re-decide the live posts and rebuild the hotlist board if a pass is due on the gate's clock grid."""
+        assert self.data is not None
+        gate = self.data.gate
+        due = gate.due(now_ms, int(self.config.serving.gate_interval_s * 1000))
+        if due is None:
+            return False
+        moved = gate.run(due)
+        self.data.board.replace(gate_board(self.data.base_board, gate))
+        self.metrics.gate_moves.inc(moved)
+        return True
 
     def close(self) -> None:
         """Stop the maintenance loop and flush the page log (graceful shutdown)."""

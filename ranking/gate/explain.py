@@ -32,6 +32,8 @@ def explain(reason: int, level: int, numbers: Mapping[str, float], settings: Gat
             Reason.NEED_PROBE_IMPRESSIONS: settings.min_probe_impressions,
             Reason.AMPLIFIER_LOW: settings.amplifier_to_promote}.get(r, float("nan"))
     values = {name: float(v) for name, v in numbers.items() if v is not None and np.isfinite(v)}
+    if r == Reason.PUBLIC_SIGNAL_LOW and "baseline" in values:  # the public bar, not the fans' one
+        values["need_rate"] = values["baseline"] * settings.public_lift_to_promote
     text = sentence(r, **values, need=need, level=level_name(level), max_age=settings.max_age_hours,
                     lockstep_max=settings.lockstep_max, cap=settings.author_cap)
     return text[0].upper() + text[1:] + "."

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from experiments.gate_log import GateLog, read_post
+from ranking.gate.log import GateLog, read_post
 from ranking.gate.decide import decide
 from ranking.gate.explain import explain
 from ranking.gate.reasons import Reason

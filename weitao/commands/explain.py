@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from experiments.gate_log import read_post
+from ranking.gate.log import read_post
 from ranking.gate.explain import LOGGED_NUMBERS, explain, level_name
 from weitao.commands.common import console, fail, settings_of, summary_table
 

@@ -1,0 +1,257 @@
+"""The amplification gate, live in the service: it decides which fans-only posts the hotlist shows.
+
+Every accepted event batch is counted per post and audience: fans, and non-fans at the level the post held
+when they saw it (probe, then each public pool). On a fixed grid of the service clock
+(``serving.gate_interval_s``) :meth:`LiveGate.run` re-decides every live fans-only post with
+:func:`ranking.gate.decide.decide` — the same gate the closed-loop evaluation scores against the hidden
+truth — and the hotlist board is rebuilt from its levels: official picks, the posts that were on the
+hotlist when the data ends, and every post the gate holds at the probe or above (board weight = its level).
+
+Signals here are the gate's Wilson-bound path: fan and non-fan engagement (clicks, likes, comments, shares
+per impression) against the account's own fan rate and the public rate of the post's kind × format ×
+category, and the lockstep share of its engagers. Each change of level or reason is kept in a
+:class:`ranking.gate.log.GateLog` (with its figures, for ``weitao explain``) and the last
+:data:`RECENT` transitions for the operator view.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.columns import EventArrays
+from features.contract import code, enum_codes
+from ranking.gate.decide import decide
+from ranking.gate.explain import LOGGED_NUMBERS, explain, level_name
+from ranking.gate.lockstep import LockstepDetector
+from ranking.gate.log import GateLog
+from ranking.gate.settings import GateSettings
+from ranking.gate.signals import HOUR_MS, NEVER, POOL1, PROBE, GateState, PostSignals
+from ranking.hotlist import BoardState
+
+RECENT = 500
+PRIOR_IMPRESSIONS = 200.0
+ENGAGE = np.array([code("action", a) for a in ("click", "like", "comment", "share")], np.int8)
+IMPRESSION = code("action", "impression")
+
+
+class FanCheck(Protocol):
+    def __call__(self, users: np.ndarray, accounts: np.ndarray, at_ms: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class PostFacts:
+    """What does not change about each post (index = row of the posts table)."""
+
+    post_id: np.ndarray
+    account_id: np.ndarray
+    account: np.ndarray  # dense account index
+    kind: np.ndarray
+    tier: np.ndarray
+    tier_state: np.ndarray
+    preferred: np.ndarray
+    account_created_ms: np.ndarray
+    created_ms: np.ndarray
+    private: np.ndarray
+    cell: np.ndarray  # kind × format × category: the public baseline's cell
+
+    @classmethod
+    def from_tables(cls, posts: pa.Table, accounts: pa.Table) -> PostFacts:
+        acct_ids = accounts.column("account_id").to_numpy()
+        order = np.argsort(acct_ids, kind="stable")
+        owner = posts.column("account_id").to_numpy()
+        at = np.minimum(np.searchsorted(acct_ids, owner, sorter=order), len(order) - 1)
+        row = order[at]
+        known = acct_ids[row] == owner  # an author the accounts table lacks has unknown tier: fails closed
+
+        def per_post(values: np.ndarray, missing: Any) -> np.ndarray:
+            return np.where(known, values[row], missing)
+
+        ms = pc.cast(accounts.column("created_at"), pa.int64()).to_numpy()
+        category = np.minimum(accounts.column("category").to_numpy(), 63)
+        kind = enum_codes(posts.column("kind"), "post_kind").astype(np.int64)
+        fmt = enum_codes(posts.column("format"), "post_format").astype(np.int64)
+        return cls(posts.column("post_id").to_numpy(), owner, np.where(known, row, len(acct_ids)),
+                   per_post(enum_codes(accounts.column("kind"), "account_kind"), -1),
+                   per_post(enum_codes(accounts.column("tier"), "tier"), -1),
+                   per_post(enum_codes(accounts.column("tier_state"), "tier_state"), -1),
+                   per_post(accounts.column("preferred_shop").to_numpy(zero_copy_only=False), False),
+                   per_post(ms, 0), pc.cast(posts.column("created_at"), pa.int64()).to_numpy(),
+                   enum_codes(posts.column("visibility"), "visibility") == code("visibility", "private"),
+                   (np.maximum(kind, 0) * 4 + np.maximum(fmt, 0)) * 64 + per_post(category, 0))
+
+    def rows(self, post_ids: np.ndarray) -> np.ndarray:
+        """Row of each post id, -1 where unknown."""
+        order = self._order
+        at = np.minimum(np.searchsorted(self.post_id, post_ids, sorter=order), len(order) - 1)
+        rows = order[at]
+        return np.where(self.post_id[rows] == post_ids, rows, -1)
+
+    @property
+    def _order(self) -> np.ndarray:
+        cached = self.__dict__.get("_sorted")
+        if cached is None:
+            cached = np.argsort(self.post_id, kind="stable")
+            object.__setattr__(self, "_sorted", cached)
+        return cached
+
+
+class LiveGate:
+    """Counters, gate state and decision log of every post; thread-safe (one lock)."""
+
+    def __init__(self, facts: PostFacts, is_fan: FanCheck, settings: GateSettings) -> None:
+        """``is_fan(users, accounts, at_ms)`` answers from the live follow state."""
+        self.facts, self.is_fan, self.settings = facts, is_fan, settings
+        n = len(facts.post_id)
+        self.fan_imp, self.fan_eng = np.zeros(n), np.zeros(n)
+        self.level_imp, self.level_eng = np.zeros((n, 5)), np.zeros((n, 5))
+        self.state = GateState.empty(n)
+        self.reason = np.full(n, -1, np.int16)
+        self.numbers: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in LOGGED_NUMBERS}
+        self.lockstep = LockstepDetector(int(settings.lockstep_window_s * 1000), settings.lockstep_min_posts)
+        self.lockstep_peak = np.zeros(n)
+        self.log = GateLog()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.last_pass_ms: int | None = None
+        self._lock = threading.Lock()
+
+    def seed(self, history: EventArrays, public_now: np.ndarray) -> None:
+        """Start from the data: fans-only posts on the hotlist at its end are public (top level), then count."""
+        rows = self.facts.rows(np.asarray(public_now, np.int64))
+        rows = rows[(rows >= 0)]
+        rows = rows[self.facts.private[rows]]
+        top = POOL1 + self.settings.pools - 1
+        self.state.level[rows] = top
+        self.state.peak_level[rows] = top
+        self.state.probed[rows] = True
+        self.state.first_public_ms[rows] = self.facts.created_ms[rows]
+        self.add(history)
+
+    def add(self, ev: EventArrays) -> None:
+        """Count a batch of accepted events (non-fan views at the level each post holds now)."""
+        m = ev.ttype == code("target_type", "post")
+        rows = self.facts.rows(ev.target[m])
+        ok = rows >= 0
+        rows, user, action, t = rows[ok], ev.user[m][ok], ev.action[m][ok], ev.time[m][ok]
+        if not len(rows):
+            return
+        with self._lock:
+            fan = self.is_fan(user, self.facts.account_id[rows], t)
+            imp, eng = action == IMPRESSION, np.isin(action, ENGAGE)
+            n = len(self.fan_imp)
+            self.fan_imp += np.bincount(rows[imp & fan], minlength=n)
+            self.fan_eng += np.bincount(rows[eng & fan], minlength=n)
+            level = np.clip(self.state.level[rows], PROBE, 4)  # a non-fan only sees a post the gate exposed
+            np.add.at(self.level_imp, (rows[imp & ~fan], level[imp & ~fan]), 1)
+            np.add.at(self.level_eng, (rows[eng & ~fan], level[eng & ~fan]), 1)
+            self.lockstep.add(user[eng], rows[eng], t[eng])
+            self.lockstep_peak = np.maximum(self.lockstep_peak, self.lockstep.shares(n))
+
+    def due(self, now_ms: int, interval_ms: int) -> int | None:
+        """The grid time of a pass due at ``now_ms``, else None. Passes fall on one grid of the service clock in
+        every worker, so workers that saw the same events make the same decisions."""
+        grid = now_ms - now_ms % max(interval_ms, 1)
+        return grid if self.last_pass_ms is None or grid > self.last_pass_ms else None
+
+    def run(self, now_ms: int) -> int:
+        """Re-decide every live fans-only post at ``now_ms``; returns how many changed level."""
+        f, s = self.facts, self.settings
+        with self._lock:
+            live = np.flatnonzero(f.private & (f.created_ms <= now_ms)
+                                  & ((now_ms - f.created_ms <= s.max_age_hours * HOUR_MS) | (self.state.level > 0)))
+            sub = GateState(*(getattr(self.state, name)[live] for name in
+                              ("level", "entered_ms", "probed", "first_public_ms", "peak_level")))
+            sig = self._signals(live)
+            decision = decide(sub, sig, now_ms, s)
+            for name in ("level", "entered_ms", "probed", "first_public_ms", "peak_level"):
+                getattr(self.state, name)[live] = getattr(sub, name)
+            self.reason[live] = decision.reason
+            numbers = {**decision.numbers, "lockstep": sig.lockstep, "amplifier": sig.amplifier}
+            for name in LOGGED_NUMBERS:
+                if name in numbers:
+                    self.numbers[name][live] = numbers[name]
+            self.log.add(now_ms, _before(decision), decision, sig)
+            self._remember(live, decision, now_ms)
+            self.last_pass_ms = now_ms
+            return len(decision.moved)
+
+    def _remember(self, live: np.ndarray, decision: Any, now_ms: int) -> None:
+        for i, before in zip(decision.moved.tolist(), decision.before.tolist(), strict=True):
+            row = int(live[i])
+            self.recent.appendleft({"post_id": int(self.facts.post_id[row]), "at_ms": now_ms,
+                                    "from": level_name(before), "to": level_name(int(decision.level[i])),
+                                    "reason": self.why(row)})
+
+    def _signals(self, rows: np.ndarray) -> PostSignals:
+        f = self.facts
+        n_acc = int(f.account.max(initial=0)) + 1
+        acc_imp = np.bincount(f.account, weights=self.fan_imp, minlength=n_acc)
+        acc_eng = np.bincount(f.account, weights=self.fan_eng, minlength=n_acc)
+        overall = (self.fan_eng.sum() + 1) / (self.fan_imp.sum() + 10)
+        acct = f.account[rows]
+        fan_base = (acc_eng[acct] + PRIOR_IMPRESSIONS * overall) / (acc_imp[acct] + PRIOR_IMPRESSIONS)
+        imp, eng = self.level_imp[:, 1:].sum(1), self.level_eng[:, 1:].sum(1)
+        cells = 16 * 64
+        cell_imp = np.bincount(f.cell, weights=imp, minlength=cells)
+        cell_eng = np.bincount(f.cell, weights=eng, minlength=cells)
+        pub_overall = (eng.sum() + 1) / (imp.sum() + 10)
+        public = (cell_eng + PRIOR_IMPRESSIONS * pub_overall) / (cell_imp + PRIOR_IMPRESSIONS)
+        return PostSignals(f.post_id[rows], acct, f.kind[rows], f.tier[rows], f.tier_state[rows], f.preferred[rows],
+                           f.account_created_ms[rows], f.created_ms[rows], self.fan_imp[rows], self.fan_eng[rows],
+                           fan_base, self.level_imp[rows], self.level_eng[rows], public[f.cell[rows]],
+                           self.lockstep_peak[rows], np.full(len(rows), np.nan))
+
+    def why(self, row: int) -> str:
+        """The sentence of the post's last decision."""
+        reason = int(self.reason[row])
+        if reason < 0:
+            return "not decided yet"
+        numbers = {k: float(v[row]) for k, v in self.numbers.items()}
+        return explain(reason, int(self.state.level[row]), numbers, self.settings)
+
+    def on_board(self) -> tuple[np.ndarray, np.ndarray]:
+        """(post ids, level) of the posts the gate holds at the probe or above."""
+        with self._lock:
+            rows = np.flatnonzero(self.state.level >= PROBE)
+            return self.facts.post_id[rows], self.state.level[rows].astype(np.float64)
+
+    def first_public_ms(self, post_ids: np.ndarray) -> np.ndarray:
+        """When each post first reached a public pool (``NEVER`` if it has not, or is unknown)."""
+        rows = self.facts.rows(np.asarray(post_ids, np.int64))
+        return np.where(rows >= 0, self.state.first_public_ms[np.maximum(rows, 0)], NEVER)
+
+
+def _before(decision: Any) -> np.ndarray:
+    """Every post's level before the pass (the decision lists only the posts that moved)."""
+    before = decision.level.copy()
+    before[decision.moved] = decision.before
+    return before
+
+
+def start_gate(tables: dict[str, pa.Table], is_fan: FanCheck, history: EventArrays, base: BoardState,
+               settings: GateSettings, now_ms: int) -> LiveGate:
+    """The live gate warmed on the data's events, with its first pass at ``now_ms`` (the data's end)."""
+    gate = LiveGate(PostFacts.from_tables(tables["posts"], tables["accounts"]), is_fan, settings)
+    gate.seed(history, base.post_ids[~base.official])
+    gate.run(now_ms)
+    return gate
+
+
+def gate_board(base: BoardState, gate: LiveGate) -> BoardState:
+    """The hotlist board: ``base``'s official picks and public posts, and the gate's posts at the probe or
+    above, weighted by reach (log impressions) times their level's share of the top level."""
+    keep = base.official | ~np.isin(base.post_ids, gate.facts.post_id[gate.facts.private])
+    ids, level = gate.on_board()
+    rows = gate.facts.rows(ids)
+    reach = np.log1p(gate.fan_imp[rows] + gate.level_imp[rows].sum(1))
+    weight = np.maximum(reach * level / (POOL1 + gate.settings.pools - 1), 1e-3)
+    fresh = ~np.isin(ids, base.post_ids[keep])
+    return BoardState(np.concatenate([base.post_ids[keep], ids[fresh]]),
+                      np.concatenate([base.weight[keep], weight[fresh]]),
+                      np.concatenate([base.official[keep], np.zeros(int(fresh.sum()), bool)]))

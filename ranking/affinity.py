@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ranking.ann import ItemIndex
+
 FILE = "affinity.npz"
+INDEX_FILE = "accounts.faiss"  # the account vectors' faiss index, in faiss's own format
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,18 @@ class Affinity:
     user_factors: np.ndarray
     item_ids: np.ndarray
     item_factors: np.ndarray
+
+    def user_rows(self, users: np.ndarray) -> np.ndarray:
+        """Row of each user in ``user_factors``, -1 for a user without a vector."""
+        users = np.asarray(users, np.int64)
+        if not len(self.user_ids):
+            return np.full(len(users), -1, np.int64)
+        at = np.minimum(np.searchsorted(self.user_ids, users), len(self.user_ids) - 1)
+        return np.where(self.user_ids[at] == users, at, -1)
+
+    def account_index(self) -> ItemIndex:
+        """A faiss index over the account vectors, searched by a user's vector (inner product)."""
+        return ItemIndex.build(np.asarray(self.item_factors, np.float32), np.asarray(self.item_ids, np.int64))
 
     def similarity(self, users: np.ndarray, accounts: np.ndarray) -> np.ndarray:
         """Dot product of each (user, account) pair's factors; 0 where either is unknown."""
@@ -36,10 +51,19 @@ class Affinity:
         return out
 
     def save(self, folder: Path) -> Path:
+        """Write the factors (``.npz``, no pickle) and the account index (faiss format) into ``folder``."""
         path = folder / FILE
         np.savez(path, user_ids=self.user_ids, user_factors=self.user_factors, item_ids=self.item_ids,
                  item_factors=self.item_factors)
+        if len(self.item_ids):
+            self.account_index().save(folder / INDEX_FILE)
         return path
+
+    @staticmethod
+    def load_index(folder: Path) -> ItemIndex | None:
+        """The account index saved beside the factors, or None for a model saved without one."""
+        path = folder / INDEX_FILE
+        return ItemIndex.load(path) if path.exists() else None
 
     @classmethod
     def load(cls, folder: Path) -> Affinity | None:

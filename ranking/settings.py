@@ -34,6 +34,10 @@ class RankingSettings(BaseModel):
         description="New-arrival candidates: products of followed shops launched in the last N days.")
     source_limit: int = Field(
         default=500, gt=0, description="Most candidates one source returns per request (the newest are kept).")
+    discovery_accounts: int = Field(
+        default=0, ge=0, description="Discovery in the service: accounts nearest the user's taste (faiss over the "
+        "ranker's account vectors) whose recent public posts / new products join the candidates; 0 turns it off.")
+    discovery_limit: int = Field(default=20, gt=0, description="Most discovery candidates per request.")
     preferred_weight: float = Field(
         default=1.2, ge=1.2, le=1.25,
         description="Score weight of preferred-shop (优选好店) content shown to fans; the handbook's +20–25 %.")

@@ -7,11 +7,13 @@ on the engine they started with and a model that fails to load leaves the old en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from features.featuresets import get_feature_set
 from ranking.affinity import Affinity
+from ranking.ann import ItemIndex
 from ranking.base import SlotDefinition
 from ranking.compiled import CompiledHeads, Predict
 from ranking.heads import HeadModel
@@ -19,6 +21,7 @@ from ranking.model_store import LoadedModel, load_model_dir, load_registered, re
 from ranking.scorers.model import ModelScorer
 from ranking.settings import RankingSettings
 from ranking.slots import follow_feed_slot, hotlist_slot, new_arrival_slot
+from ranking.sources.similar_accounts import SimilarAccounts
 from serving.config import ServiceConfig
 from serving.data import SLOT_FEATURE_SET, ServiceData
 
@@ -35,6 +38,7 @@ class SlotModel:
     feature_set: str
     head: HeadModel
     affinity: Affinity | None
+    index: ItemIndex | None  # faiss over the affinity's account vectors (discovery candidates)
     predict: Predict  # the compiled forest when lleaves is available, else ``head.predict``
     compiled: bool
 
@@ -51,8 +55,12 @@ class Engine:
 def _slot_model(slot: str, loaded: LoadedModel, version: str, compile_dir: Path | None) -> SlotModel:
     head = HeadModel.load(loaded.path)  # verified by the store; heads are read into memory here
     compiled = CompiledHeads.build(head, compile_dir)
+    affinity = Affinity.load(loaded.path)
+    index = Affinity.load_index(loaded.path)
+    if index is None and affinity is not None and len(affinity.item_ids):
+        index = affinity.account_index()  # a model saved before the index was: build it once here
     return SlotModel(slot, version, loaded.checksum, str(loaded.meta["feature_set"]["name"]), head,
-                     Affinity.load(loaded.path), compiled.predict, compiled.compiled)
+                     affinity, index, compiled.predict, compiled.compiled)
 
 
 def compile_dir(config: ServiceConfig) -> Path | None:
@@ -91,10 +99,23 @@ def build_engine(models: dict[str, SlotModel], data: ServiceData, ranking: Ranki
     scorers = {slot: ModelScorer(predict=m.predict, online=data.online[slot], affinity=m.affinity,
                                  version=m.version) for slot, m in models.items()}
     slots = {
-        "follow_feed": follow_feed_slot(ranking, scorers["follow_feed"]),
-        "new_arrival": new_arrival_slot(ranking, scorers["new_arrival"]),
+        "follow_feed": _with_discovery(follow_feed_slot(ranking, scorers["follow_feed"]), models["follow_feed"],
+                                       ranking, "post", ranking.follow_feed_window_hours),
+        "new_arrival": _with_discovery(new_arrival_slot(ranking, scorers["new_arrival"]), models["new_arrival"],
+                                       ranking, "product", ranking.new_arrival_window_days * 24),
         "hotlist": hotlist_slot(ranking, data.board),
     }
     versions = {slot: m.version for slot, m in models.items()}
     versions["hotlist"] = "rules:hot-decay"
     return Engine(slots, versions, dict(models))
+
+
+def _with_discovery(slot: SlotDefinition, model: SlotModel, ranking: RankingSettings,
+                    item_type: Literal["post", "product"], window_hours: float) -> SlotDefinition:
+    """``slot`` with the discovery source appended when it is switched on and the model has embeddings."""
+    if ranking.discovery_accounts == 0 or model.index is None or model.affinity is None:
+        return slot
+    source = SimilarAccounts(index=model.index, affinity=model.affinity, item_type=item_type,
+                             accounts=ranking.discovery_accounts, window_hours=window_hours,
+                             limit=ranking.discovery_limit)
+    return replace(slot, sources=(*slot.sources, source))

@@ -41,12 +41,16 @@ class IngestReport:
 
 
 class PostCounters:
-    """Sparse counts keyed by (post, audience, action, bucket), merged as batches arrive."""
+    """Sparse counts keyed by (post, audience, action, bucket), merged as batches arrive.
+
+    Batches land in sorted runs merged size-tiered (a run is merged into the one before it while it is at least
+    half its size), so a long-running intake pays O(log n) amortised merges per count instead of re-sorting
+    everything it has ever counted on every batch; reads merge whatever runs remain.
+    """
 
     def __init__(self, bucket_ms: int) -> None:
         self.bucket_ms = bucket_ms
-        self.keys = np.zeros(0, np.int64)
-        self.counts = np.zeros(0, np.int64)
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     @staticmethod
     def pack(post: np.ndarray, audience: np.ndarray, action: np.ndarray, bucket: np.ndarray) -> np.ndarray:
@@ -54,10 +58,25 @@ class PostCounters:
 
     def add(self, post: np.ndarray, audience: np.ndarray, action: np.ndarray, time_ms: np.ndarray) -> None:
         keys = self.pack(post, audience, action, time_ms // self.bucket_ms)
-        merged = np.concatenate([self.keys, keys])
-        weights = np.concatenate([self.counts, np.ones(len(keys), np.int64)])
-        uniq, inverse = np.unique(merged, return_inverse=True)
-        self.keys, self.counts = uniq, np.bincount(inverse, weights=weights).astype(np.int64)
+        if not len(keys):
+            return
+        self._runs.append(_merge([(keys, np.ones(len(keys), np.int64))]))
+        while len(self._runs) > 1 and 2 * len(self._runs[-1][0]) >= len(self._runs[-2][0]):
+            last = self._runs.pop()
+            self._runs[-1] = _merge([self._runs[-1], last])
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._merged()[0]
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._merged()[1]
+
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if len(self._runs) != 1:
+            self._runs = [_merge(self._runs)] if self._runs else [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+        return self._runs[0]
 
     def total(self, post: np.ndarray, audience: str, action: str, lo_ms: int = 0,
               hi_ms: int = 1 << 62) -> np.ndarray:
@@ -79,6 +98,14 @@ class PostCounters:
                          "action": pa.array(np.asarray(ENUMS["action"])[action]),
                          "bucket_start": pa.array(bucket * self.bucket_ms).cast(pa.timestamp("ms", tz="UTC")),
                          "count": self.counts})
+
+
+def _merge(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One sorted run of distinct keys with summed counts."""
+    keys = np.concatenate([k for k, _ in runs])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([c for _, c in runs]), minlength=len(uniq))
+    return uniq, counts.astype(np.int64)
 
 
 class Ingestor:

@@ -111,3 +111,22 @@ def test_replays_are_found_among_many_batches_and_old_ids_are_forgotten_past_the
         forever.add(b)
     assert sorted(forever.matching(probe).column("event_id").to_pylist()) == [5, 2_001, 2_950]  # control
     assert forever.matching(pa.table({"event_id": ["x"]})).num_rows == 3_000  # unparsable ids: compare all
+
+
+def test_counters_merged_from_many_batches_equal_one_batch_and_stay_few_runs() -> None:
+    from features.ingest import PostCounters
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    post, audience = rng.integers(0, 300, n), rng.integers(0, 3, n)
+    action, t = rng.integers(0, 5, n), rng.integers(0, 10 * 3_600_000, n)
+    whole = PostCounters(3_600_000)
+    whole.add(post, audience, action, t)
+    pieces = PostCounters(3_600_000)
+    cuts = np.sort(rng.choice(np.arange(1, n), 400, replace=False))
+    for part in np.split(np.arange(n), cuts):
+        pieces.add(post[part], audience[part], action[part], t[part])
+        assert len(pieces._runs) <= 2 * int(np.log2(n)) + 1  # size-tiered: a handful of runs, never one per batch
+    assert np.array_equal(pieces.keys, whole.keys) and np.array_equal(pieces.counts, whole.counts)
+    assert pieces.total(np.arange(300), "fan", "impression").sum() == whole.total(np.arange(300), "fan",
+                                                                                   "impression").sum()

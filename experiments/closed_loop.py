@@ -19,6 +19,7 @@ from experiments.metrics import (
     new_creator_ratio,
 )
 from experiments.policies import BASELINES, Oracle, make_baseline
+from experiments.reports.probe import HeadTap, LoopDetail, Probe, finish, past_actions
 from experiments.settings import SimulatorSettings
 from experiments.simulate import build_world, run_history
 from experiments.world.candidates import NEVER
@@ -33,11 +34,12 @@ PolicyFactory = Callable[[World, float], Policy]
 
 @dataclass
 class LoopResult:
-    """Figures of one policy on one seed."""
+    """Figures of one policy on one seed; ``detail`` keeps per-user values and samples for reports."""
 
     policy: str
     slots: dict[str, dict[str, float]] = field(default_factory=dict)
     amplification: dict[str, float] = field(default_factory=dict)
+    detail: LoopDetail | None = None
 
 
 def amplification_figures(world: World, window_start_ms: int, threshold: float) -> dict[str, float]:
@@ -86,6 +88,7 @@ class Prepared:
     window_start_ms: int
     eval_days: int
     seed: int
+    activity: np.ndarray | None = None  # past actions per user, computed once on first use
 
 
 def prepare_world(settings: SimulatorSettings, scale: str, seed: int, eval_days: int) -> Prepared:
@@ -98,13 +101,22 @@ def prepare_world(settings: SimulatorSettings, scale: str, seed: int, eval_days:
     return Prepared(world, truly_good_threshold(world), world.now_ms, eval_days, seed)
 
 
-def run_one(prep: Prepared, index: int, name: str, factory: PolicyFactory) -> LoopResult:
-    """Run one policy over the window from an identical copy of the prepared state."""
+def run_one(prep: Prepared, index: int, name: str, factory: PolicyFactory, tap: HeadTap | None = None) -> LoopResult:
+    """Run one policy over the window from an identical copy of the prepared state.
+
+    The policy runs inside a :class:`Probe` (which changes nothing the world sees) so the result also
+    carries a :class:`LoopDetail`; ``tap`` hands the model's head probabilities to the probe.
+    """
     twin = prep.world.branch(prep.seed * 7919 + index)
     twin.metrics = {}
-    twin.run(factory(twin, prep.threshold), prep.eval_days * 24)
+    # The probe's own generator only picks which shown rows to keep; the world's draws are untouched.
+    probe = Probe(factory(twin, prep.threshold), twin, np.random.default_rng([prep.seed, index, 1]), tap=tap)
+    twin.run(probe, prep.eval_days * 24)
+    if prep.activity is None:
+        prep.activity = past_actions(twin)
     return LoopResult(name, {s: m.summary() for s, m in twin.metrics.items()},
-                      amplification_figures(twin, prep.window_start_ms, prep.threshold))
+                      amplification_figures(twin, prep.window_start_ms, prep.threshold),
+                      finish(probe, twin, prep.window_start_ms, prep.activity, prep.seed))
 
 
 def run_policies(settings: SimulatorSettings, scale: str, seed: int, eval_days: int,

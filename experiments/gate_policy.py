@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ranking.gate.log import GateLog
 from experiments.world.events import ACTION, SLOT, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
 from ranking.gate.appeal import (
@@ -25,6 +24,7 @@ from ranking.gate.appeal import (
 )
 from ranking.gate.decide import decide, fdr_threshold
 from ranking.gate.lockstep import LockstepDetector
+from ranking.gate.log import GateLog
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import GateState, PostSignals
 

@@ -19,9 +19,11 @@ from weitao.commands import quickstart as quickstart_cmd
 from weitao.commands import simulate as simulate_cmd
 from weitao.commands import tiers as tiers_cmd
 from weitao.commands.common import State
+from weitao.commands.compare import compare_cmd
 from weitao.commands.explain import explain_cmd
 from weitao.commands.ingest import ingest_cmd
 from weitao.commands.promote import promote_cmd, rollback_cmd
+from weitao.commands.replay import replay_cmd
 from weitao.commands.serve import serve_cmd
 from weitao.commands.train import train_cmd
 
@@ -43,6 +45,8 @@ app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)
 app.command("serve")(serve_cmd)
 app.command("explain")(explain_cmd)
+app.command("replay")(replay_cmd)
+app.command("compare")(compare_cmd)
 
 
 @app.callback()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from experiments.closed_loop import (
 )
 from experiments.gate_policy import GatePolicy
 from experiments.model_policy import ModelPolicy
+from experiments.reports.probe import HeadTap
 from experiments.world.engine import World
 from experiments.world.events import Events
 from experiments.world.tables import contract_tables
@@ -35,6 +37,31 @@ from weitao.settings import Settings
 FEED_SLOTS = ("follow_feed", "new_arrival")
 FEED_BASELINES = ("chronological", "popularity", "follower_count")
 DAY_MS = 86_400_000
+
+
+@dataclass
+class TappedHeadModel(HeadModel):
+    """A head model that also hands its per-head probabilities to a :class:`HeadTap` (for calibration plots).
+
+    Scores are the blended sum computed exactly as ``HeadModel.predict`` does, from one ``predict_heads`` call.
+    """
+
+    tap: HeadTap | None = None
+
+    @classmethod
+    def of(cls, model: HeadModel, tap: HeadTap) -> TappedHeadModel:
+        """Wrap a loaded model (its boosters are shared, not copied)."""
+        return cls(**{f.name: getattr(model, f.name) for f in fields(model)}, tap=tap)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Blended score; the head probabilities go to the tap."""
+        heads = self.predict_heads(X)
+        if self.tap is not None:
+            self.tap.put(heads)
+        total = np.zeros(len(X))
+        for head, p in heads.items():
+            total += self.blend.get(head, 0.0) * p
+        return total
 
 
 def train_models(settings: Settings, tables: dict[str, Any], split_ms: int,
@@ -62,16 +89,19 @@ def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[
     with tempfile.TemporaryDirectory() as tmp:
         models, affinities = train_models(settings, tables, split_ms, Path(tmp))
     step(f"seed {seed}: trained")
+    tap = HeadTap()
+    tapped = {slot: TappedHeadModel.of(model, tap) for slot, model in models.items()}
+
     def ours(world: World, threshold: float) -> ModelPolicy:
         gate = GatePolicy(len(world.pop.posts.account), settings.gate)
         gate.warm_up(history, world.observation())
-        return ModelPolicy(models, tables, history, gate, settings.features, affinities)
+        return ModelPolicy(tapped, tables, history, gate, settings.features, affinities)
 
     factories: dict[str, PolicyFactory] = {"ours": ours, "oracle": oracle_factory}
     factories.update({name: baseline_factory(name, seed) for name in baselines})
     results = []
     for i, (name, factory) in enumerate(factories.items()):
-        results.append(run_one(prep, i, name, factory))
+        results.append(run_one(prep, i, name, factory, tap if name == "ours" else None))
         step(f"seed {seed}: {name}")
     return results
 

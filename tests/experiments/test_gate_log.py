@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from ranking.gate.log import GateLog, read_post
 from ranking.gate.decide import decide
 from ranking.gate.explain import explain
+from ranking.gate.log import GateLog, read_post
 from ranking.gate.reasons import Reason
 from ranking.gate.settings import GateSettings
 from ranking.gate.signals import HOUR_MS, PRIVATE, PROBE, GateState

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ranking.gate.log import read_post
 from ranking.gate.explain import LOGGED_NUMBERS, explain, level_name
+from ranking.gate.log import read_post
 from weitao.commands.common import console, fail, settings_of, summary_table
 
 

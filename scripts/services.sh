@@ -4,6 +4,9 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# headless browser tests (tests/browser.py) drive the distribution's Chromium; no browser is downloaded
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "services: need ${need[*]} (run as root or install them with apt-get)" >&2

@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,10 +25,13 @@ from features.validate_base import ContractError
 from ranking.request import RankRequest
 from serving.config import ServiceConfig
 from serving.events import RateLimited
-from serving.insights import UnknownAccount, account_insights
+from serving.insights import PeerCache, UnknownAccount, account_insights
 from serving.limits import BodyLimit
 from serving.models import champion_versions, load_champions
 from serving.operator import amplification_view
+from serving.pages import CSP, wants_html
+from serving.pages.insights import insights_page
+from serving.pages.operator import operator_page
 from serving.ranker import context_now
 from serving.responses import OrjsonResponse
 from serving.schemas import (
@@ -165,22 +168,35 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         return HotlistResponse(items=[{"id": int(b.post_ids[i]), "weight": float(b.weight[i]),
                                        "official": bool(b.official[i])} for i in order])
 
-    @app.get("/amplification", response_model=AmplificationResponse)
-    def amplification(s: Annotated[ServiceState, Depends(ready_state)],
+    @app.get("/amplification", response_model=AmplificationResponse,
+             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                              "description": "JSON; the operator's page, refreshing itself, for Accept: text/html"}})
+    def amplification(request: Request, s: Annotated[ServiceState, Depends(ready_state)],
                       limit: Annotated[int, Query(ge=1, le=500, description="Board posts and moves to list.")] = 50
-                      ) -> OrjsonResponse:
+                      ) -> Response:
         """The amplification gate live: posts per level, pool capacity and fill, the hotlist with reasons."""
-        return OrjsonResponse(amplification_view(s.data.gate, s.data.board.state, s.now_ms(), limit))
+        body = amplification_view(s.data.gate, s.data.board.state, s.now_ms(), limit)
+        if wants_html(request.headers.get("accept")):
+            return HTMLResponse(operator_page(body), headers={"Content-Security-Policy": CSP})
+        return OrjsonResponse(body)
 
-    @app.get("/accounts/{account_id}/insights", response_model=InsightsResponse)
-    def insights(account_id: int, s: Annotated[ServiceState, Depends(ready_state)],
+    peers = PeerCache()  # every account's figures, per hour of request time: the peer comparison reads them
+
+    @app.get("/accounts/{account_id}/insights", response_model=InsightsResponse,
+             responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                              "description": "JSON; a server-rendered page with charts for Accept: text/html"}})
+    def insights(account_id: int, request: Request, s: Annotated[ServiceState, Depends(ready_state)],
                  posts: Annotated[int, Query(ge=1, le=200, description="Newest posts to include.")] = 20
-                 ) -> OrjsonResponse:
-        """An account's fans and baselines, and its newest posts: reach, engagement, hotlist status and why."""
+                 ) -> Response:
+        """An account's LINK+ funnel, revisits, best posting hour, tier progress, amplification history, peers
+        and newest posts; an HTML page with charts when the client prefers ``text/html``."""
         try:
-            body = account_insights(s.data, config.gate, account_id, s.now_ms(), posts)
+            body = account_insights(s.data, config.gate, account_id, s.now_ms(), posts, tiers=config.tiers,
+                                    peers=peers)
         except UnknownAccount as e:
             raise HTTPException(404, str(e)) from None
+        if wants_html(request.headers.get("accept")):
+            return HTMLResponse(insights_page(body), headers={"Content-Security-Policy": CSP})
         return OrjsonResponse(body)
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -8,6 +8,7 @@ from pathlib import Path
 from features.settings import FeatureSettings
 from ranking.gate.settings import GateSettings
 from ranking.settings import RankingSettings
+from ranking.tier_settings import TierSettings
 from serving.settings import ServingSettings
 
 
@@ -22,3 +23,4 @@ class ServiceConfig:
     registry_prefix: str
     model_cache: Path
     gate: GateSettings = field(default_factory=GateSettings)  # the amplification criteria shown to sellers
+    tiers: TierSettings = field(default_factory=TierSettings)  # what the next tier needs, shown to sellers

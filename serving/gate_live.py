@@ -116,6 +116,7 @@ class LiveGate:
         self.numbers: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in LOGGED_NUMBERS}
         self.lockstep = LockstepDetector(int(settings.lockstep_window_s * 1000), settings.lockstep_min_posts)
         self.lockstep_peak = np.zeros(n)
+        self._engaged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # engagements since the last pass
         self.log = GateLog()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.last_pass_ms: int | None = None
@@ -150,8 +151,7 @@ class LiveGate:
             level = np.clip(self.state.level[rows], PROBE, 4)  # a non-fan only sees a post the gate exposed
             np.add.at(self.level_imp, (rows[imp & ~fan], level[imp & ~fan]), 1)
             np.add.at(self.level_eng, (rows[eng & ~fan], level[eng & ~fan]), 1)
-            self.lockstep.add(user[eng], rows[eng], t[eng])
-            self.lockstep_peak = np.maximum(self.lockstep_peak, self.lockstep.shares(n))
+            self._engaged.append((user[eng], rows[eng], t[eng]))  # the detector runs once per pass
 
     def due(self, now_ms: int, interval_ms: int) -> int | None:
         """The grid time of a pass due at ``now_ms``, else None. Passes fall on one grid of the service clock in
@@ -167,6 +167,7 @@ class LiveGate:
                                   & ((now_ms - f.created_ms <= s.max_age_hours * HOUR_MS) | (self.state.level > 0)))
             sub = GateState(*(getattr(self.state, name)[live] for name in
                               ("level", "entered_ms", "probed", "first_public_ms", "peak_level")))
+            self._lockstep()
             sig = self._signals(live)
             decision = decide(sub, sig, now_ms, s)
             for name in ("level", "entered_ms", "probed", "first_public_ms", "peak_level"):
@@ -181,11 +182,21 @@ class LiveGate:
             self.last_pass_ms = now_ms
             return len(decision.moved)
 
+    def _lockstep(self) -> None:
+        """Feed the engagements since the last pass to the lockstep detector in one batch (bursts stay whole)."""
+        if not self._engaged:
+            return
+        user, rows, t = (np.concatenate(parts) for parts in zip(*self._engaged, strict=True))
+        self._engaged = []
+        self.lockstep.add(user, rows, t)
+        self.lockstep_peak = np.maximum(self.lockstep_peak, self.lockstep.shares(len(self.lockstep_peak)))
+
     def _remember(self, live: np.ndarray, decision: Any, now_ms: int) -> None:
         for i, before in zip(decision.moved.tolist(), decision.before.tolist(), strict=True):
             row = int(live[i])
             self.recent.appendleft({"post_id": int(self.facts.post_id[row]), "at_ms": now_ms,
-                                    "from": level_name(before), "to": level_name(int(decision.level[i])),
+                                    "from": level_name(before, self.settings.pools),
+                                    "to": level_name(int(decision.level[i]), self.settings.pools),
                                     "reason": self.why(row)})
 
     def _signals(self, rows: np.ndarray) -> PostSignals:
@@ -214,6 +225,14 @@ class LiveGate:
             return "not decided yet"
         numbers = {k: float(v[row]) for k, v in self.numbers.items()}
         return explain(reason, int(self.state.level[row]), numbers, self.settings)
+
+    def decision(self, post_id: int) -> tuple[int, str] | None:
+        """``(reason code, sentence)`` of the gate's last decision about a fans-only post, None if it has not
+        decided it (a public post, or one it has not seen live)."""
+        row = int(self.facts.rows(np.array([post_id], np.int64))[0])
+        if row < 0 or self.reason[row] < 0:
+            return None
+        return int(self.reason[row]), self.why(row)
 
     def on_board(self) -> tuple[np.ndarray, np.ndarray]:
         """(post ids, level) of the posts the gate holds at the probe or above."""

@@ -18,7 +18,7 @@ from serving.gate_live import LiveGate
 
 def level_label(level: int, top: int) -> str:
     """The level's name; the top public pool is the hotlist."""
-    return "hotlist" if level == top else level_name(level)
+    return level_name(level, top - POOL1 + 1)
 
 
 def amplification_view(gate: LiveGate, board: BoardState, now_ms: int, limit: int) -> dict[str, Any]:

@@ -125,6 +125,7 @@ class AccountSummary(BaseModel):
     link_interlock_rate_30d: float | None
     link_engage_rate_30d: float | None
     link_keep_rate_30d: float | None
+    category: int | None = Field(None, description="The account's main category (-1 if unknown).")
 
 
 class PostInsight(BaseModel):
@@ -144,10 +145,103 @@ class PostInsight(BaseModel):
                            "with this post's numbers.")
 
 
+class FunnelStage(BaseModel):
+    stage: Literal["LEAD", "INTERLOCK", "ENGAGE", "KEEP"]
+    label: str = Field(description="visitors brought in, became fans, came back, bought again.")
+    count: float | None = Field(description="Visits, follows, fan revisits (30 d); None for KEEP (rate only).")
+    rate: float | None = Field(description="The stage's rate (see rate_means); None for LEAD.")
+    rate_means: str
+
+
+class FanRevisit(BaseModel):
+    rate_30d: float | None = Field(description="Account-page visits by fans in 30 days per fan.")
+    fans: float | None
+    fan_visits_30d: float | None
+    means: str
+
+
+class HourStat(BaseModel):
+    hour: int = Field(description="Publication hour of day, UTC+8.")
+    posts: int
+    fan_impressions: float
+    fan_engagements: float
+    rate: float | None = Field(description="Fan engagements / fan impressions of the posts published this hour.")
+    low: float | None = Field(description="95 % Wilson interval, lower end.")
+    high: float | None = Field(description="95 % Wilson interval, upper end.")
+    p_best: float = Field(description="Probability this hour has the highest true rate (Beta posteriors).")
+
+
+class PostingHours(BaseModel):
+    hours: list[HourStat]
+    best_hour: int | None
+    p_best: float | None = Field(description="Probability the best hour really is the best.")
+    posts_used: int
+    summary: str
+
+
+class TierCondition(BaseModel):
+    metric: str
+    label: str
+    need: float
+    have: float | None = Field(description="The live figure; None when only the monthly assessment measures it.")
+    met: bool | None
+    for_: str = Field(alias="for", description="Which rule asks for it, e.g. 'W3 entry' or 'W2 state excellent'.")
+
+
+class TierProgress(BaseModel):
+    tier: str
+    state: str | None
+    next_tier: str | None
+    conditions: list[TierCondition]
+    summary: str
+
+
+class AmplifiedPost(BaseModel):
+    post_id: int
+    created_ms: int
+    level: str = Field(description="fans only, public, seen by non-fans, hotlist (amplified) or (official pick).")
+    fan_impressions: float
+    nonfan_impressions: float
+    reason_code: int = Field(description="The gate reason code the figures imply (-1: public from the start).")
+    reason: str
+
+
+class Amplification(BaseModel):
+    posts: list[AmplifiedPost] = Field(description="Every post of the account, oldest first.")
+    counts: dict[str, int] = Field(description="Posts per level.")
+
+
+class PeerStats(BaseModel):
+    peers: int = Field(description="Other accounts of the group with this figure.")
+    q1: float | None
+    median: float | None
+    q3: float | None
+    share_below: float | None = Field(description="Share of the peers below the account (ties count half).")
+
+
+class PeerFigure(BaseModel):
+    field: str
+    value: float | None
+    tier: PeerStats
+    category: PeerStats
+
+
+class Peers(BaseModel):
+    tier: str
+    category: int
+    figures: list[PeerFigure]
+
+
 class InsightsResponse(BaseModel):
     account: AccountSummary
     posts: list[PostInsight]
     as_of_ms: int
+    funnel: list[FunnelStage] = Field(description="LINK+: LEAD, INTERLOCK, ENGAGE, KEEP (30 days).")
+    fan_revisit: FanRevisit
+    posting_hours: PostingHours
+    tier_progress: TierProgress
+    amplification: Amplification
+    peers: Peers = Field(description="Every account figure beside the same tier's and the same category's.")
 
 
 class HotlistItem(BaseModel):

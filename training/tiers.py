@@ -36,14 +36,24 @@ import pyarrow.parquet as pq
 
 from features.contract import ENUMS, TIMESTAMP, enum_array, enum_codes
 from features.storage import PART, read_table, staged, write_extra
+from ranking.tier_rules import (  # noqa: F401  (W1..H1, FAIR, STATE_METRICS, grading: re-exported)
+    EXCELLENT,
+    FAIR,
+    H1,
+    POOR,
+    STATE_METRICS,
+    W1,
+    W2,
+    W3,
+    W4,
+    entry_met,
+    grade_states,
+    rule_table,
+)
+from ranking.tier_settings import TierSettings
 from training.tiers_metrics import EVENT_COLUMNS, METRICS, Window, account_metrics, reward_multipliers
-from training.tiers_settings import TierSettings
 
-W1, W2, W3, W4, H1 = range(5)
-POOR, FAIR, EXCELLENT = range(3)
 DAY_MS = 86_400_000
-#: Metrics behind the W2–W4 states.
-STATE_METRICS = ("fan_activity", "fan_interaction_rate", "fan_revisit_rate", "fan_purchases")
 #: Values of the ``transition`` column.
 TRANSITIONS = ("promoted", "kept", "demoted", "to_h1", "released", "official")
 
@@ -69,46 +79,6 @@ def previous_month(month: str, back: int = 1) -> str:
     year, mon = int(month[:4]), int(month[5:7])
     index = year * 12 + mon - 1 - back
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def rule_table(settings: TierSettings) -> dict[str, np.ndarray]:
-    """Thresholds as arrays indexed by tier code (NaN for W1 and H1, which have no rule)."""
-    out: dict[str, np.ndarray] = {}
-    for code, tier in ((W2, "W2"), (W3, "W3"), (W4, "W4")):
-        rule = settings.rule(tier)
-        values = {"min_fans": rule.min_fans, "min_fan_interaction_rate": rule.min_fan_interaction_rate}
-        for m in STATE_METRICS:
-            grade = getattr(rule, m)
-            values |= {f"{m}.fair": grade.fair, f"{m}.excellent": grade.excellent, f"{m}.weight": grade.weight}
-        for key, value in values.items():
-            out.setdefault(key, np.full(5, np.nan))[code] = value
-    return out
-
-
-def grade_states(metrics: Mapping[str, np.ndarray], tier: np.ndarray,
-                 settings: TierSettings) -> tuple[np.ndarray, np.ndarray]:
-    """``(state, composite)`` of each account measured with the thresholds of ``tier`` (-1 / NaN outside W2–W4)."""
-    rules, tier = rule_table(settings), np.asarray(tier, np.int64)
-    has = (tier >= W2) & (tier <= W4)
-    t = np.where(has, tier, W2)
-    points, weights = np.zeros(len(tier)), np.zeros(len(tier))
-    for m in STATE_METRICS:
-        v = np.asarray(metrics[m], float)
-        grade = (v >= rules[f"{m}.fair"][t]).astype(float) + (v >= rules[f"{m}.excellent"][t])
-        points += rules[f"{m}.weight"][t] * grade
-        weights += rules[f"{m}.weight"][t]
-    composite = np.where(has, points / weights, np.nan)
-    state = np.select([composite >= settings.excellent_min_score, composite >= settings.fair_min_score],
-                      [EXCELLENT, FAIR], POOR)
-    return np.where(has, state, -1), composite
-
-
-def entry_met(metrics: Mapping[str, np.ndarray], target: np.ndarray,
-              settings: TierSettings) -> tuple[np.ndarray, np.ndarray]:
-    """``(fans_ok, interaction_ok)``: whether each account meets the entry conditions of tier ``target``."""
-    rules, t = rule_table(settings), np.clip(np.asarray(target, np.int64), W2, W4)
-    return (np.asarray(metrics["fans"]) >= rules["min_fans"][t],
-            np.asarray(metrics["fan_interaction_rate"]) >= rules["min_fan_interaction_rate"][t])
 
 
 def decide(tier: np.ndarray, state: np.ndarray, metrics: Mapping[str, np.ndarray], official: np.ndarray,

@@ -22,6 +22,7 @@ from weitao.commands.common import State
 from weitao.commands.compare import compare_cmd
 from weitao.commands.explain import explain_cmd
 from weitao.commands.ingest import ingest_cmd
+from weitao.commands.insights import insights_cmd
 from weitao.commands.promote import promote_cmd, rollback_cmd
 from weitao.commands.replay import replay_cmd
 from weitao.commands.serve import serve_cmd
@@ -47,6 +48,7 @@ app.command("serve")(serve_cmd)
 app.command("explain")(explain_cmd)
 app.command("replay")(replay_cmd)
 app.command("compare")(compare_cmd)
+app.command("insights")(insights_cmd)
 
 
 @app.callback()

@@ -22,7 +22,7 @@ def service_config(settings: Settings) -> ServiceConfig:
     """What the service reads from the settings tree."""
     t = settings.tracking
     return ServiceConfig(settings.serving, settings.ranking, settings.features, t.tracking_uri, t.registry_prefix,
-                         t.model_cache, settings.gate)
+                         t.model_cache, settings.gate, settings.tiers)
 
 
 def registry_promoter(settings: Settings) -> Promoter:

@@ -201,7 +201,8 @@ def amplification(tables: Tables, pit: PointInTime, lo: int, hi: int, logged_set
                      "account_kind": _name("account_kind", day.static["kind"][j]),
                      "tier": _name("tier", day.static["tier"][j]), "logged": bool(logged[j]),
                      "with_logged_settings": bool(base_amp[j]), "new": bool(new_amp[j]),
-                     "new_peak_level": level_name(int(new.peak[j])), "settings_effect": bool(new_amp[j] != base_amp[j]),
+                     "new_peak_level": level_name(int(new.peak[j]), new_settings.pools),
+                     "settings_effect": bool(new_amp[j] != base_amp[j]),
                      "reason": new.text[j], "reason_with_logged_settings": base.text[j]})
     return {"source": source, "posts": len(day.post_id), "logged_amplified": int(logged.sum()),
             "amplified_with_logged_settings": int(base_amp.sum()), "amplified_with_new_settings": int(new_amp.sum()),

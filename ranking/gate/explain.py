@@ -14,15 +14,16 @@ import numpy as np
 
 from ranking.gate.reasons import Reason, sentence
 from ranking.gate.settings import GateSettings
-from ranking.gate.signals import LEVEL_NAMES
+from ranking.gate.signals import LEVEL_NAMES, POOL1
 
 LOGGED_NUMBERS = ("fan_imp", "fan_rate", "fan_lcb", "need_rate", "probe_imp", "pub_rate", "pub_lcb", "pub_ucb",
                   "baseline", "lockstep", "amplifier", "p_top")
 
 
-def level_name(level: int) -> str:
-    """private, probe, pool 1, pool 2 or hotlist."""
-    return LEVEL_NAMES[int(np.clip(level, 0, len(LEVEL_NAMES) - 1))]
+def level_name(level: int, pools: int = 3) -> str:
+    """private, probe, pool 1, pool 2 or hotlist: the top of ``pools`` public pools is the hotlist."""
+    level = int(np.clip(level, 0, len(LEVEL_NAMES) - 1))
+    return "hotlist" if level == POOL1 + pools - 1 else LEVEL_NAMES[level]
 
 
 def explain(reason: int, level: int, numbers: Mapping[str, float], settings: GateSettings) -> str:
@@ -34,6 +35,6 @@ def explain(reason: int, level: int, numbers: Mapping[str, float], settings: Gat
     values = {name: float(v) for name, v in numbers.items() if v is not None and np.isfinite(v)}
     if r == Reason.PUBLIC_SIGNAL_LOW and "baseline" in values:  # the public bar, not the fans' one
         values["need_rate"] = values["baseline"] * settings.public_lift_to_promote
-    text = sentence(r, **values, need=need, level=level_name(level), max_age=settings.max_age_hours,
+    text = sentence(r, **values, need=need, level=level_name(level, settings.pools), max_age=settings.max_age_hours,
                     lockstep_max=settings.lockstep_max, cap=settings.author_cap)
     return text[0].upper() + text[1:] + "."

@@ -209,7 +209,7 @@ def test_a_lower_public_threshold_amplifies_the_known_post() -> None:
         (0, 0, 1)
     [row] = amp["would_be_amplified"]
     assert row["post_id"] == 50 and row["settings_effect"] and not row["logged"]
-    assert row["reason"].startswith("Moved up to pool 1")
+    assert row["reason"].startswith("Moved up to hotlist")
     assert "needed to reach the public pools" in row["reason_with_logged_settings"]
     assert amp["would_not_be_amplified"] == []
 

@@ -68,7 +68,7 @@ def test_fans_engagement_earns_a_probe_and_the_probe_earns_the_hotlist() -> None
     board = gate_board(BoardState(np.array([19, 500]), np.array([3.0, 1.0]), np.array([False, True])), gate)
     assert 10 in board.post_ids and 12 not in board.post_ids and 500 in board.post_ids
     moves = [(m["post_id"], m["from"], m["to"]) for m in gate.recent]
-    assert moves[0] == (10, "probe", "pool 1") and (10, "private", "probe") in moves
+    assert moves[0] == (10, "probe", "hotlist") and (10, "private", "probe") in moves
 
 
 def test_a_probe_without_public_engagement_ends_and_leaves_the_board() -> None:
@@ -130,3 +130,38 @@ def test_the_service_amplifies_from_posted_events_and_shows_it_to_operators(serv
         assert mine and mine[0]["level"] == "probe" and "non-fans" in mine[0]["reason"]
         assert any(m["post_id"] == post and m["to"] == "probe" for m in ops["transitions"])
         assert not s.gate_pass(now + 120_000)  # the same grid point is not decided twice
+
+
+def test_the_operator_page_is_html_for_browsers_and_json_for_programs(served_world: ServedWorld) -> None:
+    app = create_app(served_world.config(), load_models=served_world.loader(), background=False)
+    with TestClient(app) as c:
+        page = c.get("/amplification", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        body = c.get("/amplification").json()
+        assert page.text.count('class="chart"') == 2 and 'http-equiv="refresh"' in page.text
+        for level in body["levels"]:
+            assert f'data-level="{level["level"]}"' in page.text
+        first = body["hotlist"][0]
+        assert f"<td>{first['post_id']}</td>" in page.text
+        assert "<script" not in page.text
+
+
+def test_a_click_farm_acting_in_lockstep_keeps_its_post_private() -> None:
+    gate = _gate()
+    for post, engaged in ((13, 12), (14, 12), (15, 12), (16, 12)):
+        gate.add(_events(post, 0, 100, engaged))
+    farm = np.arange(700, 710)
+    for post in (10, 17, 18):  # the same ten accounts click three posts within seconds of each other
+        gate.add(_events(post, 0, 100, 0))
+        m = len(farm)
+        gate.add(EventArrays(np.arange(m), farm, np.zeros(m, np.int8), np.full(m, post),
+                             np.full(m, code("action", "click"), np.int8), np.zeros(m, np.int8),
+                             NOW - HOUR + np.arange(m) * 1_000))
+    gate.run(NOW)
+    row = int(gate.facts.rows(np.array([10]))[0])
+    assert gate.lockstep_peak[row] == 1.0
+    assert gate.state.level[row] == PRIVATE and gate.reason[row] == Reason.LOCKSTEP
+    assert "lockstep" in gate.why(row)
+    clean = int(gate.facts.rows(np.array([13]))[0])
+    assert gate.lockstep_peak[clean] == 0.0  # engagers a minute apart are not a farm

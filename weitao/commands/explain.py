@@ -32,11 +32,11 @@ def explain_cmd(
     table = []
     for r in rows:
         when = datetime.fromtimestamp(r["at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-        move = (f"{level_name(r['level_before'])} → {level_name(r['level'])}" if r["level"] != r["level_before"]
-                else level_name(r["level"]))
+        before, now = level_name(r["level_before"], gate.pools), level_name(r["level"], gate.pools)
+        move = f"{before} → {now}" if r["level"] != r["level_before"] else now
         table.append((when, move, explain(r["reason"], r["level"], {k: r[k] for k in LOGGED_NUMBERS}, gate)))
     summary_table(f"post {post}: gate decisions", ("when (UTC)", "level", "why"), table)
     last = rows[-1]
     verdict = "amplified" if max(r["level"] for r in rows) >= 2 else "not amplified"
-    console.print(f"post {post} was {verdict}; it is now {level_name(last['level'])}: {table[-1][2]}",
+    console.print(f"post {post} was {verdict}; it is now {level_name(last['level'], gate.pools)}: {table[-1][2]}",
                   soft_wrap=True)

@@ -6,10 +6,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -68,3 +70,23 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
     with running(cmd, port, 120, workdir / "mlflow.log"):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def app_on_loopback(app: Any, *, timeout: float = 60, log_level: str = "warning") -> Iterator[str]:
+    """``app`` under a real uvicorn server on a free loopback port (in a thread) until the block ends."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)

@@ -7,44 +7,19 @@ helper, so a silent console would not pass for a clean one.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-import uvicorn
-from fastapi import FastAPI
 
 from serving.app import create_app
 from tests.browser import ARTIFACTS, open_page
-from tests.services import free_port
+from tests.services import app_on_loopback
 from tests.serving.conftest import ServedWorld
 
 CHARTS = {"funnel", "posting-hours", "tier", "amplification", "peers"}
 
 
-@contextmanager
-def on_loopback(app: FastAPI) -> Iterator[str]:
-    """``app`` under a real uvicorn server on a free loopback port (in a thread) until the block ends."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-
-
 def test_insights_page_draws_every_chart_without_console_errors(served_world: ServedWorld) -> None:
     app = create_app(served_world.config(), load_models=served_world.loader(), background=False)
-    with on_loopback(app) as base:
+    with app_on_loopback(app) as base:
         data = app.state.service.data
         posts = data.tables["posts"].column("account_id").to_pylist()
         account = max(set(posts), key=posts.count)
@@ -75,7 +50,7 @@ def test_control_a_broken_script_and_an_empty_chart_are_caught(tmp_path: Path) -
 
 def test_operator_page_draws_the_pipeline_without_console_errors(served_world: ServedWorld) -> None:
     app = create_app(served_world.config(), load_models=served_world.loader(), background=False)
-    with on_loopback(app) as base:
+    with app_on_loopback(app) as base:
         board = app.state.service.data.board.state
         shot = ARTIFACTS / "operator-page.png"
         shot.unlink(missing_ok=True)

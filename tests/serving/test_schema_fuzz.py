@@ -11,11 +11,9 @@ The ``test_bug_*`` tests pin single problems the fuzzing found, as plain request
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
@@ -42,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from features.storage import read_table
 from serving.app import create_app
 from serving.pagelog import read_pages
-from tests.services import free_port
+from tests.services import app_on_loopback
 from tests.serving.conftest import ServedWorld, users
 from tests.serving.live import AUTH, Registry, make_registry, serve
 
@@ -199,25 +196,8 @@ def _broken_app() -> FastAPI:
     return app
 
 
-@contextmanager
-def _on_loopback(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def test_control_the_same_checks_catch_a_schema_violation_and_a_5xx() -> None:
-    with _on_loopback(_broken_app()) as base:
+    with app_on_loopback(_broken_app(), timeout=20, log_level="critical") as base:
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
         report = fuzz(schema, base, plan_for(schema, {}, 30))
     assert report.cases["GET /good"] >= 1 and report.cases["POST /crash"] >= 10, report.summary()

@@ -8,9 +8,11 @@ puts probe posts first so that tests with non-fans finish quickly, then pools fr
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from experiments.world.events import ACTION, SLOT, TARGET_POST, Events
+from experiments.world.events import ACTION, SLOT, TARGET_ACCOUNT, TARGET_POST, Events
 from experiments.world.policy import AmplifyBatch, Batch, Observation
 from ranking.gate.appeal import (
     AppealModel,
@@ -101,13 +103,29 @@ class PostCounters:
                             self.click_offset[posts])
 
 
+class AmplifierHook(Protocol):
+    """A model of public lift from early fan signals (``training.amplifier.online.EarlyScorer``)."""
+
+    def add(self, user: np.ndarray, post: np.ndarray, action: np.ndarray, slot: np.ndarray, time: np.ndarray,
+            dwell: np.ndarray, fan: np.ndarray,
+            unfollows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Take the hour's post events and unfollows."""
+        ...
+
+    def scores(self, posts: np.ndarray, now_ms: int) -> np.ndarray:
+        """Predicted public lift (log scale) of ``posts``; NaN where there is none yet."""
+        ...
+
+
 class GatePolicy:
-    """Chronological feeds and the amplification gate."""
+    """Chronological feeds and the amplification gate (optionally with an amplifier model's scores)."""
 
     name = "ours"
 
-    def __init__(self, n_posts: int, settings: GateSettings | None = None) -> None:
+    def __init__(self, n_posts: int, settings: GateSettings | None = None,
+                 amplifier: AmplifierHook | None = None) -> None:
         self.settings = settings or GateSettings()
+        self.amplifier = amplifier  # holds the history it was trained on: it is fed the window's hours only
         self.counters = PostCounters(n_posts, self.settings.position_power)
         self.state = GateState.empty(n_posts)
         s = self.settings
@@ -129,6 +147,19 @@ class GatePolicy:
         if obs.now_ms != self.last_hour:
             self.last_hour = obs.now_ms
             self._take(obs.last_events, obs)
+            if self.amplifier is not None:
+                self._feed_amplifier(obs.last_events, obs)
+
+    def _feed_amplifier(self, ev: Events, obs: Observation) -> None:
+        """Hand the hour's post events (with fan status now) and unfollows to the amplifier."""
+        if self.amplifier is None:
+            return
+        on = ev.target_type == TARGET_POST
+        post, user = ev.target[on], ev.user[on]
+        fan = obs.is_fan(user, obs.catalog.post_account[post])
+        unf = (ev.target_type == TARGET_ACCOUNT) & (ev.action == ACTION["unfollow"])
+        self.amplifier.add(user, post, ev.action[on], ev.slot[on], ev.time[on], ev.dwell[on], fan,
+                           (ev.user[unf], ev.target[unf], ev.time[unf]))
 
     def _take(self, ev: Events, obs: Observation) -> None:
         """Count events, feed the lockstep detector, and refit the appeal model on every post seen so far."""
@@ -189,11 +220,13 @@ class GatePolicy:
         public_base = self._public_baseline(obs)[self._cell(posts, obs)]
         lockstep = self.lockstep_peak[posts]
         mean, sd = posterior(c.channels(posts), self.model)
+        amplifier = (self.amplifier.scores(posts, obs.now_ms) if self.amplifier is not None
+                     else np.full(len(posts), np.nan))
         return PostSignals(
             posts, account, cat.account_kind[account], cat.account_tier[account], cat.account_state[account],
             cat.account_preferred[account], cat.account_created_ms[account], cat.post_created_ms[posts],
             c.fan_imp[posts], c.fan_eng[posts], fan_base, c.level_imp[posts], c.level_eng[posts],
-            public_base, lockstep, np.full(len(posts), np.nan), mean, sd)
+            public_base, lockstep, amplifier, mean, sd)
 
     def _promote_threshold(self, posts: np.ndarray, level: np.ndarray) -> float | None:
         """The false-discovery rule's threshold this hour (None: the fixed one), after recording the posterior of

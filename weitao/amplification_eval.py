@@ -16,6 +16,7 @@ from experiments.closed_loop import LoopResult, PolicyFactory, baseline_factory,
 from experiments.gate_policy import GatePolicy
 from experiments.world.engine import World
 from experiments.world.events import Events
+from weitao.amplifier_world import history_scorer
 from weitao.settings import Settings
 
 AMP_BASELINES = ("hn_gravity", "reddit_hot", "szabo_huberman", "follower_count", "random")
@@ -27,7 +28,9 @@ def gate_factory(settings: Settings, made: list[GatePolicy] | None = None) -> Po
     """Our gate, warmed up on the logged history before the window (appended to ``made`` when given)."""
 
     def make(world: World, threshold: float) -> GatePolicy:
-        policy = GatePolicy(len(world.pop.posts.account), settings.gate)
+        # gate.use_amplifier: a model trained on the history before the window only (no peeking at the window)
+        amplifier = history_scorer(world, settings.amplifier) if settings.gate.use_amplifier else None
+        policy = GatePolicy(len(world.pop.posts.account), settings.gate, amplifier)
         policy.warm_up(Events.concat(world.inherited), world.observation())
         if made is not None:
             made.append(policy)

@@ -22,6 +22,7 @@ from features.settings import DataSettings, FeatureSettings
 from ranking.gate.settings import GateSettings
 from ranking.settings import RankingSettings
 from serving.settings import ServingSettings
+from training.amplifier.settings import AmplifierSettings
 from training.ranker_settings import RankerSettings
 from training.settings import TrackingSettings
 from training.tiers_settings import TierSettings
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     ranking: RankingSettings = Field(default_factory=RankingSettings, description="Slot pipelines.")
     gate: GateSettings = Field(default_factory=GateSettings, description="Amplification gate.")
     rankers: RankerSettings = Field(default_factory=RankerSettings, description="Slot rankers.")
+    amplifier: AmplifierSettings = Field(
+        default_factory=AmplifierSettings, description="Amplifier model (predicted public lift of fans-only posts).")
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="MLflow tracking, registry.")
     tiers: TierSettings = Field(default_factory=TierSettings, description="Monthly tier assessment and rewards.")
     serving: ServingSettings = Field(default_factory=ServingSettings, description="The ranking service.")

@@ -10,6 +10,8 @@ from training.tracking import TrackingError
 from weitao.commands.common import console, fail, settings_of, summary_table
 
 SLOT_HELP = "Slot whose registered model to act on (follow_feed, new_arrival, hotlist, amplifier, ...)."
+# Models that are not rankers log no nDCG: they are promoted on their own held-out metric (higher is better).
+SLOT_METRICS = {"amplifier": ("spearman", True)}
 
 
 def promote_cmd(ctx: typer.Context, slot: str = typer.Argument(..., help=SLOT_HELP)) -> None:
@@ -17,8 +19,8 @@ def promote_cmd(ctx: typer.Context, slot: str = typer.Argument(..., help=SLOT_HE
     slot = slot.replace("-", "_")  # the CLI spells slots follow-feed, the registry follow_feed
     cfg = settings_of(ctx).tracking
     try:
-        d = promote(cfg, slot, metric=cfg.promotion_metric, higher_is_better=cfg.promotion_higher_is_better,
-                    min_delta=cfg.promotion_min_delta)
+        metric, higher = SLOT_METRICS.get(slot, (cfg.promotion_metric, cfg.promotion_higher_is_better))
+        d = promote(cfg, slot, metric=metric, higher_is_better=higher, min_delta=cfg.promotion_min_delta)
     except (TrackingError, MlflowException) as e:
         fail(f"cannot promote {model_name(cfg, slot)} at {cfg.tracking_uri}: {e}")
         return

@@ -11,9 +11,10 @@ import typer
 
 from experiments.bench import bench_simulate
 from experiments.bench_gate import bench_gate
+from experiments.bench_ingest import bench_ingest
 from weitao.commands import bench_features as bench_features_cmd
 from weitao.commands import bench_serve as bench_serve_cmd
-from weitao.commands.common import console, fail, merge_json, progress, settings_of, summary_table
+from weitao.commands.common import console, fail, merge_json, parse_ints, progress, settings_of, summary_table
 
 app = typer.Typer(no_args_is_help=True, help="Performance benchmarks.")
 
@@ -78,4 +79,28 @@ def gate(
                     result["moved_per_pass"])])
     if json_out is not None:
         json_out.write_text(json.dumps({"gate": result}, indent=2))
+        console.print(f"figures written to {json_out}")
+
+
+@app.command("ingest")
+def ingest(
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Option("--data", help="Data directory (default: data.dir).")] = None,
+    batches: Annotated[str, typer.Option("--batches", help="Batch sizes to time, comma-separated.")] = "1000,50000",
+    max_events: Annotated[int | None, typer.Option("--max-events", min=1, help="Ingest only the first N.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """Time the event intake (validate, deduplicate, count) over a world's events (target: 50k events/s/core)."""
+    data_dir = data or settings_of(ctx).data.dir
+    results = []
+    for size in parse_ints(batches, "--batches"):
+        try:
+            results.append(bench_ingest(data_dir, size, max_events))
+        except (OSError, ValueError) as e:
+            fail(str(e))
+    summary_table("weitao bench ingest", ("batch", "events", "wall s", "events/s", "events/CPU-s"),
+                  [(r["batch"], f'{r["events"]:,}', f'{r["wall_seconds"]:.2f}', f'{r["events_per_second"]:,.0f}',
+                    f'{r["events_per_cpu_second"]:,.0f}') for r in results])
+    if json_out is not None:
+        merge_json(json_out, "ingest", {str(r["batch"]): r for r in results})
         console.print(f"figures written to {json_out}")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from experiments.world.engine import World
 
 MAX_LEVEL = 4  # the world's top pool (experiments.world.engine.MAX_LEVEL)
-FUNNEL_STAGES = ("published", "probe", "pool 1", "pool 2", "pool 3 (top)")
+FUNNEL_STAGES = ("published", "probe", "public (pool 1)", "pool 2", "pool 3")  # the gate's default uses pool 1 only
 ENGAGE_ACTIONS = (ACTION["like"], ACTION["comment"], ACTION["share"])
 NEW_CREATOR_MS = 30 * DAY_MS
 

@@ -126,17 +126,25 @@ def ndcg_at_k(data: RankingData, *, graded: bool = False) -> float:
     ValueError
         ``graded=True`` on data built without ``true_rating``.
     """
+    if _no_hits(data):
+        if graded and (data.hit_rating is None or data.ideal_graded_dcg is None):
+            raise ValueError("graded: needs true_rating, pass it to ranking_data()")
+        return 0.0
+    per_user = ndcg_per_user(data, graded=graded)
+    per_user = per_user[~np.isnan(per_user)]
+    return float(per_user.mean()) if per_user.size else float("nan")
+
+
+def ndcg_per_user(data: RankingData, *, graded: bool = False) -> np.ndarray:
+    """nDCG@k of every truth user (aligned with ``data.truth_users``; 0 without hits, NaN for 0/0): the values
+    :func:`ndcg_at_k` averages, for intervals and breakdowns by user."""
     if not graded:
         gains, ideal = np.ones(len(data.hit_rank)), _binary_ideal_dcg(data)
     elif data.hit_rating is None or data.ideal_graded_dcg is None:
         raise ValueError("graded: needs true_rating, pass it to ranking_data()")
     else:
         gains, ideal = data.hit_rating, data.ideal_graded_dcg
-    if _no_hits(data):
-        return 0.0
     dcg = np.bincount(data.hit_user, weights=gains / np.log2(data.hit_rank + 1.0),
                       minlength=len(data.truth_users))
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_user = dcg / ideal
-    per_user = per_user[~np.isnan(per_user)]
-    return float(per_user.mean()) if per_user.size else float("nan")
+        return dcg / ideal

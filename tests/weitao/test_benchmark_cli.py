@@ -102,3 +102,24 @@ def test_bad_arguments_are_named(data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "slim" in result.output
     result = runner.invoke(app, ["topk", "--data", str(tmp_path / "nothing"), *base])
     assert result.exit_code == 2 and "events" in result.output
+
+
+def test_topk_report_has_intervals_lift_activity_and_exposure(data: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["topk", "--data", str(data), "--json", str(tmp_path / "m.json"),
+                                 "--recs-out", str(tmp_path / "recs.csv"), "--models", "popularity,ease",
+                                 "--report", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    figs = json.loads((tmp_path / "report" / "report.json").read_text())
+    for name in ("popularity", "ease"):
+        m = figs["models"][name]
+        assert m["ndcg"]["value"] == pytest.approx(metrics[name]["ndcg_at_k"])  # the benchmark's own figure
+        assert m["ndcg"]["lo"] <= m["ndcg"]["value"] <= m["ndcg"]["hi"]
+        assert 0 < m["coverage"] <= 1 and 0 <= m["exposure_gini"] <= 1
+        assert len(m["by_activity"]) == len(figs["activity_buckets"])
+    lift = figs["models"]["ease"]["lift_over_popularity"]["value"]
+    assert lift == pytest.approx(metrics["ease"]["ndcg_at_k"] / metrics["popularity"]["ndcg_at_k"] - 1)
+    assert "lift_over_popularity" not in figs["models"]["popularity"]
+    for png in ("ndcg.png", "activity.png", "lorenz.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
+    assert "| ease |" in (tmp_path / "report" / "report.md").read_text()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import typer
@@ -29,6 +30,7 @@ from experiments.topk_protocol import (
     stratified_split,
     temporal_split,
 )
+from experiments.topk_report import figures, write_report
 from features.adapters import ADAPTERS, AdapterError
 from features.fetch import FetchError, fetch_movielens_100k
 from features.load import validate_tables
@@ -51,6 +53,8 @@ RecsOpt = Annotated[Path, typer.Option("--recs-out", help="Write the best model'
 ModelsOpt = Annotated[str, typer.Option("--models", help=f"Comma-separated subset of: {', '.join(MODEL_NAMES)}.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the models (inner splits, factorisations, trees).")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, help="Threads for ALS/BPR and LightGBM.")]
+ReportOpt = Annotated[Path | None, typer.Option("--report", help="Also write report.md with plots here: nDCG with "
+                                                "intervals, lift over popularity, by user activity, exposure.")]
 
 
 def _models(spec: str) -> list[str]:
@@ -146,7 +150,7 @@ def _report(title: str, scores: dict[str, dict[str, float]], seconds: dict[str, 
 
 def _run(title: str, tables: Mapping[str, pa.Table], side: SideFeatures, *, split_how: str, split_seed: int,
          target: str, models: list[str], seed: int, threads: int, json_out: Path, recs_out: Path,
-         published: bool) -> None:
+         published: bool, report: Path | None = None) -> None:
     with progress() as p:
         task = p.add_task(f"interaction pairs of {tables['events'].num_rows:,} events, {split_how} split",
                           total=None)
@@ -166,6 +170,9 @@ def _run(title: str, tables: Mapping[str, pa.Table], side: SideFeatures, *, spli
     _report(title, scores, seconds, best, published)
     console.print(f"metrics: [bold]{json_out}[/bold]; top-{K} of {best}: [bold]{recs_out}[/bold]; "
                   f"split: [bold]{split_out}[/bold]", soft_wrap=True)
+    if report is not None:
+        figs = figures(train, test, recs, K, np.random.default_rng(seed))
+        console.print(f"report: [bold]{write_report(report, title, figs)}[/bold]")
 
 
 @app.command("movielens-100k")
@@ -176,7 +183,7 @@ def movielens_100k(
     raw: Annotated[Path | None, typer.Option("--raw", help="Raw MovieLens folder for user/item attributes beyond "
                                              "the contract (default: the fetched copy when --data is not given).")
                    ] = None,
-    models: ModelsOpt = ",".join(MODEL_NAMES), seed: SeedOpt = 0, threads: ThreadsOpt = 1,
+    models: ModelsOpt = ",".join(MODEL_NAMES), seed: SeedOpt = 0, threads: ThreadsOpt = 1, report: ReportOpt = None,
 ) -> None:
     """recommenders' protocol (stratified 75/25 split, seed 42, top-10) beside its published table."""
     names = _models(models)
@@ -201,7 +208,7 @@ def movielens_100k(
         console.print("no raw MovieLens folder: the re-ranker uses the contract's attributes only")
     _run("weitao benchmark movielens-100k (stratified 75/25, seed 42, top-10)", tables, side,
          split_how="stratified", split_seed=42, target="post", models=names, seed=seed, threads=threads,
-         json_out=json_out, recs_out=recs_out, published=True)
+         json_out=json_out, recs_out=recs_out, published=True, report=report)
 
 
 @app.command("topk")
@@ -211,7 +218,7 @@ def topk(
     split: Annotated[str, typer.Option("--split", help="temporal (per user, last 25 % by time) | stratified.")
                      ] = "temporal",
     target: Annotated[str, typer.Option("--target", help="What to recommend: post | product | account.")] = "post",
-    models: ModelsOpt = ",".join(MODEL_NAMES), seed: SeedOpt = 0, threads: ThreadsOpt = 1,
+    models: ModelsOpt = ",".join(MODEL_NAMES), seed: SeedOpt = 0, threads: ThreadsOpt = 1, report: ReportOpt = None,
 ) -> None:
     """The same benchmark on any contract data directory (temporal split by default)."""
     if split not in SPLITS:
@@ -225,4 +232,4 @@ def topk(
         p.update(task, total=1, completed=1)
     _run(f"weitao benchmark topk {data.name} ({split} 75/25, top-10, target {target})", tables,
          contract_side(tables, target), split_how=split, split_seed=42, target=target, models=names, seed=seed,
-         threads=threads, json_out=json_out, recs_out=recs_out, published=False)
+         threads=threads, json_out=json_out, recs_out=recs_out, published=False, report=report)

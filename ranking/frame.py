@@ -14,7 +14,7 @@ explanation such as "preferred shop ×1.2" for each served item.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -103,16 +103,39 @@ class CandidateFrame:
         rows = np.asarray(rows)
         if rows.dtype == bool and len(rows) != len(self):
             raise ValueError(f"mask has {len(rows)} entries for a frame of {len(self)} rows")
-        return _build({name: getattr(self, name)[rows] for name in _CORE},
-                      {k: v[rows] for k, v in self.extra.items()}, self.reasons[rows], self.reason_names)
+        # Rows of a valid frame keep its dtypes and share one length: no need to check them again.
+        return self._derive({name: getattr(self, name)[rows] for name in _CORE},
+                            extra={k: v[rows] for k, v in self.extra.items()}, reasons=self.reasons[rows])
 
     def with_score(self, score: np.ndarray) -> CandidateFrame:
         """The same rows with new scores."""
-        return replace(self, score=np.asarray(score, dtype=np.float64))
+        score = np.asarray(score, dtype=np.float64)
+        if score.shape != (len(self),):
+            raise ValueError(f"CandidateFrame column 'score' has {len(score)} rows, not {len(self)}")
+        return self._derive({"score": score})
 
     def with_columns(self, **columns: np.ndarray) -> CandidateFrame:
         """The same rows with extra columns added or replaced."""
-        return replace(self, extra={**self.extra, **columns})
+        new = {k: np.asarray(v) for k, v in columns.items()}
+        for name, col in new.items():
+            if len(col) != len(self):
+                raise ValueError(f"CandidateFrame extra column {name!r} has {len(col)} rows, not {len(self)}")
+        return self._derive({}, extra={**self.extra, **new})
+
+    def _derive(self, core: Mapping[str, np.ndarray], *, extra: Mapping[str, np.ndarray] | None = None,
+                reasons: np.ndarray | None = None, reason_names: tuple[str, ...] | None = None) -> CandidateFrame:
+        """A frame like this one with checked columns swapped in, without :meth:`__post_init__`'s conversions.
+
+        The request path derives a dozen frames per request; converting and checking every column each time
+        cost more than the work on the rows. Callers pass columns of the right dtype and length.
+        """
+        out = object.__new__(CandidateFrame)
+        for name in _CORE:
+            object.__setattr__(out, name, core.get(name, getattr(self, name)))
+        object.__setattr__(out, "extra", self.extra if extra is None else extra)
+        object.__setattr__(out, "reasons", self.reasons if reasons is None else reasons)
+        object.__setattr__(out, "reason_names", self.reason_names if reason_names is None else reason_names)
+        return out
 
     def first_per_item(self) -> CandidateFrame:
         """Each (request, item type, item id) once: its first row (sources listed first win)."""
@@ -131,8 +154,11 @@ class CandidateFrame:
         if len(names) > MAX_REASONS:
             raise ValueError(f"more than {MAX_REASONS} distinct reasons in one frame")
         bit = np.uint64(1) << np.uint64(names.index(reason))
-        reasons = np.where(np.asarray(rows, dtype=bool), self.reasons | bit, self.reasons)
-        return replace(self, reasons=reasons, reason_names=names)
+        rows = np.asarray(rows, dtype=bool)
+        if rows.shape != (len(self),):
+            raise ValueError(f"mask has {len(rows)} entries for a frame of {len(self)} rows")
+        reasons = np.where(rows, self.reasons | bit, self.reasons)
+        return self._derive({}, reasons=reasons, reason_names=names)
 
     def has_reason(self, reason: str) -> np.ndarray:
         """Mask of the rows carrying ``reason``."""

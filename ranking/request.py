@@ -21,7 +21,7 @@ class RankRequest:
     slot: str
     k: int
     now_ms: int
-    candidates: Sequence[int] | None = None
+    candidates: Sequence[int] | np.ndarray | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
 
 

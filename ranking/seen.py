@@ -71,20 +71,26 @@ class InMemorySeenStore:
         return WindowIndex((user, itype, item), shown), WindowIndex((user, author), shown)
 
     def _indices(self) -> tuple[tuple[WindowIndex, WindowIndex], ...]:
+        """The non-empty levels (an empty one counts nothing, and asking it costs a request its look-ups)."""
         with self._lock:
             if self._base_index is None:
                 self._base_index = self._build(self._base)
             if self._recent_index is None:
                 self._recent_index = self._build(self._parts)
-            return self._base_index, self._recent_index
+            return tuple(level for level in (self._base_index, self._recent_index) if len(level[0]))
 
     def seen(self, user_id: np.ndarray, item_type: np.ndarray, item_id: np.ndarray,
              since_ms: np.ndarray, until_ms: np.ndarray) -> np.ndarray:
         """True where the item was shown to the user in ``[since_ms, until_ms)``."""
-        return sum(items.count((user_id, item_type, item_id), since_ms, until_ms)
-                   for items, _ in self._indices()) > 0
+        counts = np.zeros(len(user_id), np.int64)
+        for items, _ in self._indices():
+            counts += items.count((user_id, item_type, item_id), since_ms, until_ms)
+        return counts > 0
 
     def author_impressions(self, user_id: np.ndarray, author_id: np.ndarray,
                            since_ms: np.ndarray, until_ms: np.ndarray) -> np.ndarray:
         """Impressions of the author's items shown to the user in ``[since_ms, until_ms)``."""
-        return sum(authors.count((user_id, author_id), since_ms, until_ms) for _, authors in self._indices())
+        counts = np.zeros(len(user_id), np.int64)
+        for _, authors in self._indices():
+            counts += authors.count((user_id, author_id), since_ms, until_ms)
+        return counts

@@ -241,7 +241,7 @@ def _to_request(body: RankBody, s: ServiceState) -> RankRequest:
     pos = np.searchsorted(data.known_users, body.user_id)
     if pos >= len(data.known_users) or data.known_users[pos] != body.user_id:
         raise HTTPException(404, f"user_id: unknown user {body.user_id}")
-    candidates = body.candidates
+    candidates, ids = body.candidates, None
     if candidates is not None:
         if not candidates:
             raise HTTPException(422, "candidates: empty list; omit the field to rank the slot's own candidates")
@@ -256,4 +256,5 @@ def _to_request(body: RankBody, s: ServiceState) -> RankRequest:
     now = context_now(body.context, s.now_ms())
     if not 0 <= now < MAX_MS:
         raise HTTPException(422, f"context.now_ms: {now} is not a time in milliseconds since 1970 (0 to {MAX_MS})")
-    return RankRequest(body.user_id, body.slot, body.k, now, candidates, dict(body.context))
+    # The id array checked above goes on as the candidates: the ranker need not convert the list again.
+    return RankRequest(body.user_id, body.slot, body.k, now, ids, dict(body.context))

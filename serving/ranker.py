@@ -25,7 +25,7 @@ import numpy as np
 
 from features.contract import code
 from ranking.base import RankContext
-from ranking.frame import POST, PRIVATE
+from ranking.frame import POST, PRIVATE, CandidateFrame
 from ranking.request import RankRequest
 from ranking.runner import DeadlineExceeded, Runner
 from serving.abtest import Experiments
@@ -99,6 +99,7 @@ class RankService:
         self.experiments, self.explore_pool = experiments, explore_pool
         self._stale: OrderedDict[tuple[int, str], tuple[int, tuple[ServedItem, ...]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._stage_children: dict[tuple[str, str], Any] = {}
 
     def rank(self, request: RankRequest) -> Served:
         """The page for ``request``; never raises for a well-formed request."""
@@ -136,15 +137,17 @@ class RankService:
             return PIPELINE_ERROR, (), {}
         for stage, ms in result.timings_ms.items():
             if "/" not in stage:
-                self.metrics.stage.labels(slot=request.slot, stage=stage).observe(ms)
-        page = result.page(0)
-        order, propensity = exploration.arrange(request, len(page))
-        items = tuple(ServedItem(int(page.item_id[i]), "post" if page.item_type[i] == POST else "product",
-                                 float(page.score[i]), p, float(propensity[p]), tuple(page.explain(i)),
-                                 int(page.author_id[i]), bool(page.visibility[i] == PRIVATE))
-                      for p, i in enumerate(order.tolist()))
+                self._stage_metric(request.slot, stage).observe(ms)
         fallback = "recency" if result.counters.get("fallback") else None
-        return fallback, items, dict(result.timings_ms)
+        page = result.page(0)
+        return fallback, _served_items(page, exploration.arrange(request, len(page))), dict(result.timings_ms)
+
+    def _stage_metric(self, slot: str, stage: str) -> Any:
+        """The stage histogram of (slot, stage), looked up once (``labels`` costs a lock and a hash per call)."""
+        child = self._stage_children.get((slot, stage))
+        if child is None:
+            child = self._stage_children[(slot, stage)] = self.metrics.stage.labels(slot=slot, stage=stage)
+        return child
 
     def _fallback(self, request: RankRequest) -> tuple[str, tuple[ServedItem, ...]]:
         stale = self._stale_page(request)
@@ -197,6 +200,16 @@ class RankService:
                             i.position, i.score, i.propensity, served.model_version, fs, served.fallback or "",
                             served.experiments)
                            for i in served.items])
+
+
+def _served_items(page: CandidateFrame, arranged: tuple[np.ndarray, np.ndarray]) -> tuple[ServedItem, ...]:
+    """The page's rows in the arranged order, with each position's propensity (columns read once, as lists)."""
+    order, propensity = arranged
+    ids, types, scores = page.item_id.tolist(), page.item_type.tolist(), page.score.tolist()
+    authors, private, props = page.author_id.tolist(), (page.visibility == PRIVATE).tolist(), propensity.tolist()
+    return tuple(ServedItem(ids[i], "post" if types[i] == POST else "product", scores[i], p, props[p],
+                            tuple(page.explain(i)), authors[i], private[i])
+                 for p, i in enumerate(order.tolist()))
 
 
 def context_now(context: Mapping[str, Any], default_ms: int) -> int:

@@ -6,7 +6,8 @@ earlier bucket (late) — then :meth:`ReadCache.invalidate_from` drops what it m
 of a post, an account or a (user, account) pair are then read from the store once per hour instead of at
 every request: the bulk of a request's feature time in memory, and a round trip per read with Redis.
 
-Levels of sorted keys make a look-up a few binary searches; misses are read in one batch per entity.
+A look-up is one binary search over sorted keys (plus a dict of recent keys); misses are read in one batch
+per entity.
 """
 
 from __future__ import annotations
@@ -19,36 +20,53 @@ import numpy as np
 from features.definitions import FeatureSet
 from features.offline import ReadFn, RowQueries, answer_entity, reads_by_entity
 
-MAX_LEVELS = 8
-
 
 class _Levels:
-    """Sorted (keys, rows) runs of one (entity, bucket)."""
+    """Cached rows of one (entity, bucket): a sorted array of keys with their rows, plus recent additions.
+
+    A look-up is one binary search over the sorted keys; the few keys it misses are looked up in the dict of
+    recent additions. Recent additions are merged in once they pass an eighth of the sorted keys, so merging
+    costs a constant per key however large the cache grows, and a look-up never walks a list of small runs.
+    """
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.keys = np.zeros(0, np.int64)
+        self.rows = np.zeros((0, width), np.int64)
+        self.recent: dict[int, np.ndarray] = {}
         self.size = 0
 
     def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = np.zeros((len(keys), self.width), np.int64)
-        hit = np.zeros(len(keys), bool)
-        for run_keys, run_rows in self.runs:
-            pos = np.searchsorted(run_keys, keys)
-            found = pos < len(run_keys)
-            found[found] = run_keys[pos[found]] == keys[found]
-            rows[found] = run_rows[pos[found]]
-            hit |= found
+        """Rows of ``keys`` (zeros where absent) and which were found."""
+        if len(self.keys):
+            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            hit = self.keys[pos] == keys
+            if hit.all():  # the common case of a warm cache: one gather
+                return self.rows[pos], hit
+            rows = np.zeros((len(keys), self.width), np.int64)
+            rows[hit] = self.rows[pos[hit]]
+        else:
+            rows, hit = np.zeros((len(keys), self.width), np.int64), np.zeros(len(keys), bool)
+        if self.recent:
+            todo = np.flatnonzero(~hit)
+            found = [(i, r) for i, k in zip(todo.tolist(), keys[todo].tolist(), strict=True)
+                     if (r := self.recent.get(k)) is not None]
+            if found:
+                at = np.array([i for i, _ in found], np.int64)
+                rows[at] = np.stack([r for _, r in found])
+                hit[at] = True
         return rows, hit
 
     def put(self, keys: np.ndarray, rows: np.ndarray) -> None:
-        """Add sorted distinct ``keys`` none of which is stored yet."""
-        self.runs.append((keys, rows))
+        """Add distinct ``keys`` none of which is stored yet."""
+        self.recent.update(zip(keys.tolist(), rows, strict=True))
         self.size += len(keys)
-        if len(self.runs) > MAX_LEVELS:
-            all_keys = np.concatenate([k for k, _ in self.runs])
+        if len(self.recent) > len(self.keys) // 8:
+            new_keys = np.fromiter(self.recent, np.int64, len(self.recent))
+            all_keys = np.concatenate([self.keys, new_keys])
+            all_rows = np.concatenate([self.rows, np.stack(list(self.recent.values()))])
             order = np.argsort(all_keys, kind="stable")
-            self.runs = [(all_keys[order], np.concatenate([r for _, r in self.runs])[order])]
+            self.keys, self.rows, self.recent = all_keys[order], all_rows[order], {}
 
 
 class ReadCache:
@@ -64,14 +82,24 @@ class ReadCache:
         """The same matrix as :func:`features.offline.answer`, reading the store only for keys not cached."""
         fs = self.feature_set
         out = np.zeros((len(q.hi), len(fs.reads)), dtype=np.int64)
+        if not len(q.hi):
+            return out
+        one = bool((q.hi == q.hi[0]).all())  # one request: one bucket
         for entity, columns in self.columns.items():
             keys = q.keys[entity]
             valid = keys >= 0
-            for h in np.unique(q.hi[valid]).tolist():
-                sel = np.flatnonzero(valid & (q.hi == h))
-                out[np.ix_(sel, columns)] = self._rows(entity, int(h), keys[sel],
-                                                       lambda k, h=h, e=entity: answer_entity(
-                                                           fs, e, k, np.full(len(k), h), read, bucket_ms))
+            every = one and bool(valid.all())
+            for h in [int(q.hi[0])] if one else np.unique(q.hi[valid]).tolist():
+                sel = None if every else np.flatnonzero(valid if one else valid & (q.hi == h))
+                if sel is not None and not len(sel):
+                    continue
+                rows = self._rows(entity, int(h), keys if sel is None else keys[sel],
+                                  lambda k, h=h, e=entity: answer_entity(fs, e, k, np.full(len(k), h), read,
+                                                                         bucket_ms))
+                if sel is None:
+                    out[:, columns] = rows
+                else:
+                    out[np.ix_(sel, columns)] = rows
         return out
 
     def _rows(self, entity: str, h: int, keys: np.ndarray,

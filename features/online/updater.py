@@ -23,7 +23,7 @@ from features.catalog import ACCOUNT, Catalog
 from features.columns import EventArrays
 from features.contract import ENUMS
 from features.definitions import FeatureSet
-from features.offline import count_events, evaluate, row_queries
+from features.offline import RowArrays, count_events, evaluate, row_queries
 from features.online.base import OnlineStore
 from features.online.cache import ReadCache
 
@@ -97,8 +97,9 @@ class OnlineFeatures:
         if count and self._followers is not None and len(deltas):
             self.store.increment(self._followers, accounts, times // self.bucket_ms, deltas, now=self._now)
 
-    def get(self, rows: pa.Table) -> np.ndarray:
-        """Feature matrix (float32, rows × ``feature_set.columns``) of request rows, as offline."""
+    def get(self, rows: pa.Table | RowArrays) -> np.ndarray:
+        """Feature matrix (float32, rows × ``feature_set.columns``) of request rows (a table or its arrays),
+        as offline."""
         q = row_queries(rows, self.catalog, self.bucket_ms)
         counts = self.cache.answer(q, self.store.window_sums, self.bucket_ms)
         return evaluate(self.feature_set, q, self.catalog, counts)

@@ -46,6 +46,8 @@ class Diversity(Rule):
 
     def _placement(self, frame: CandidateFrame, depth: np.ndarray) -> np.ndarray:
         """Position each row gets in the greedy re-rank of its request, -1 beyond the request's depth."""
+        if frame.request[0] == frame.request[-1]:  # one request (the live service): a cheaper, identical walk
+            return self._placement_one(frame, int(depth[0]))
         starts, group = np.unique(frame.request, return_index=True, return_inverse=True)[1:]
         group = group.ravel()
         lo = np.minimum.reduceat(frame.score, starts)[group]
@@ -67,6 +69,31 @@ class Diversity(Rule):
             chosen = rows[np.concatenate([[True], req[1:] != req[:-1]])] if len(rows) else rows
             placed[chosen] = step
             # One row per request per step, and pairs are per request: no index repeats here.
+            above_author[author[chosen]] += 1
+            above_category[category[chosen]] += 1
+        return placed
+
+    def _placement_one(self, frame: CandidateFrame, depth: int) -> np.ndarray:
+        """:meth:`_placement` for a frame of one request: the same expression per step (so the same floats),
+        written into preallocated arrays, with no per-request grouping."""
+        score = frame.score
+        lo, span = score.min(), score.max() - score.min()
+        relevance = (score - lo) / span if span > 0 else np.ones(len(score))
+        authors, author = np.unique(frame.author_id, return_inverse=True)
+        categories, category = np.unique(frame.category, return_inverse=True)
+        above_author, above_category = np.zeros(len(authors)), np.zeros(len(categories))
+        penalty, other, gain = np.empty(len(frame)), np.empty(len(frame)), np.empty(len(frame))
+        placed = np.full(len(frame), -1, dtype=np.int64)
+        closed = np.zeros(len(frame), dtype=bool)
+        for step in range(min(depth, len(frame))):
+            np.take(above_author, author, out=penalty)
+            np.take(above_category, category, out=other)
+            np.add(penalty, other, out=penalty)
+            np.multiply(self.weight, penalty, out=penalty)
+            np.subtract(relevance, penalty, out=gain)
+            gain[closed] = -np.inf
+            chosen = int(np.argmax(gain))  # the first row of the best gain, as in the batch walk
+            placed[chosen], closed[chosen] = step, True
             above_author[author[chosen]] += 1
             above_category[category[chosen]] += 1
         return placed

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.definitions import FeatureSet, provided_names
+from features.offline import RowArrays
 from features.online.updater import OnlineFeatures
 from ranking.affinity import Affinity
 from ranking.base import FailPolicy, RankContext, Scorer
@@ -22,22 +23,33 @@ from ranking.frame import CandidateFrame
 from ranking.request import RequestBatch
 
 
-def feature_rows(feature_set: FeatureSet, user: np.ndarray, target_type: np.ndarray, target_id: np.ndarray,
-                 account: np.ndarray, category: np.ndarray, request_ms: np.ndarray,
-                 affinity: Affinity | None) -> pa.Table:
-    """Request rows keyed like training rows, with the set's provided columns (every row at position 0)."""
+def feature_arrays(feature_set: FeatureSet, user: np.ndarray, target_type: np.ndarray, target_id: np.ndarray,
+                   account: np.ndarray, category: np.ndarray, request_ms: np.ndarray,
+                   affinity: Affinity | None) -> RowArrays:
+    """Request rows keyed like training rows, with the set's provided columns (every row at position 0).
+
+    Numpy columns as :func:`features.offline.row_queries` reads them: the request path skips a round trip
+    through Arrow (building a table only to convert it back costs about as much as reading the features).
+    """
     n = len(user)
-    rows = pa.table({
-        "user_id": np.asarray(user, np.int64), "target_type": np.asarray(target_type, np.int8),
-        "target_id": np.asarray(target_id, np.int64), "account_id": np.asarray(account, np.int64),
-        "category": np.asarray(category, np.int64), "request_ms": np.broadcast_to(np.asarray(request_ms, np.int64), n),
-    })
     provided = {"position": np.zeros(n)}
     if affinity is not None:
         provided["embedding_similarity"] = affinity.similarity(user, account)
-    for name in provided_names(feature_set):
-        rows = rows.append_column(name, pa.array(provided.get(name, np.zeros(n)), pa.float64()))
-    return rows
+    return RowArrays(np.asarray(user, np.int64), np.asarray(target_type, np.int8), np.asarray(target_id, np.int64),
+                     np.asarray(account, np.int64), np.asarray(category, np.int64),
+                     np.broadcast_to(np.asarray(request_ms, np.int64), n),
+                     {name: np.asarray(provided.get(name, np.zeros(n)), np.float64)
+                      for name in provided_names(feature_set)})
+
+
+def feature_rows(feature_set: FeatureSet, user: np.ndarray, target_type: np.ndarray, target_id: np.ndarray,
+                 account: np.ndarray, category: np.ndarray, request_ms: np.ndarray,
+                 affinity: Affinity | None) -> pa.Table:
+    """:func:`feature_arrays` as an Arrow table (columns named as training rows)."""
+    r = feature_arrays(feature_set, user, target_type, target_id, account, category, request_ms, affinity)
+    return pa.table({"user_id": r.user, "target_type": r.ttype, "target_id": r.target, "account_id": r.account,
+                     "category": r.category, "request_ms": r.request_ms,
+                     **{name: pa.array(values, pa.float64()) for name, values in r.provided.items()}})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,9 +69,9 @@ class ModelScorer(Scorer):
 
     def features(self, frame: CandidateFrame, requests: RequestBatch) -> np.ndarray:
         """The float32 feature matrix of the candidates."""
-        rows = feature_rows(self.online.feature_set, requests.user_id[frame.request], frame.item_type,
-                            frame.item_id, frame.author_id, frame.category, requests.now_ms[frame.request],
-                            self.affinity)
+        rows = feature_arrays(self.online.feature_set, requests.user_id[frame.request], frame.item_type,
+                              frame.item_id, frame.author_id, frame.category, requests.now_ms[frame.request],
+                              self.affinity)
         return self.online.get(rows)
 
     def score(self, frame: CandidateFrame, requests: RequestBatch, ctx: RankContext) -> np.ndarray:

@@ -17,6 +17,7 @@ from features.counts import CountTable
 from features.definitions import ALL, Count, Feature, FeatureError, FeatureSet, Lookup, Ratio
 from features.offline import DataSource, build_frame
 from features.online import MemoryStore, OnlineFeatures, OnlineStore, StoreLayout, make_store
+from features.online.cache import _Levels
 from features.online.redis_store import RedisStore
 from features.settings import FeatureSettings
 
@@ -310,3 +311,22 @@ def test_cached_reads_equal_fresh_reads_through_late_events(store: StoreFactory,
     fresh = _uncached(online, grid)
     assert fresh[:, 0].max() == 2
     assert np.array_equal(online.get(grid), fresh) == invalidate
+
+
+def test_cache_levels_find_every_stored_key_sorted_or_recent() -> None:
+    # Puts land in the recent dict and are merged into the sorted arrays past an eighth of them: every key
+    # answers its own row from either place, every other key misses with zeros.
+    rng = np.random.default_rng(1)
+    levels, stored, places = _Levels(3), {}, set()
+    for _ in range(40):
+        keys = np.unique(rng.integers(0, 50_000, rng.integers(0, 300)))
+        keys = keys[[k not in stored for k in keys.tolist()]]
+        rows = rng.integers(1, 100, (len(keys), 3))
+        levels.put(keys, rows)
+        stored.update(zip(keys.tolist(), rows.tolist(), strict=True))
+        places.add((len(levels.keys) > 0, len(levels.recent) > 0))
+        ask = np.concatenate([rng.integers(0, 50_000, 300), np.array(list(stored)[-50:], np.int64)])
+        got, hit = levels.get(ask)
+        assert hit.tolist() == [k in stored for k in ask.tolist()]
+        assert got.tolist() == [stored.get(k, [0, 0, 0]) for k in ask.tolist()]
+    assert (True, True) in places and levels.size == len(stored)  # both places were asked together

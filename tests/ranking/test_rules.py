@@ -95,3 +95,22 @@ def test_diversity_ties_go_to_the_earlier_row() -> None:
     frame = hand_frame([1, 2, 3, 4], [1, 2, 3, 4], [0.5, 0.5, 0.5, 0.5])
     out = Diversity(weight=0.3).apply(frame, RequestBatch("follow_feed", np.array([FAN]), 4, NOW), ctx())
     assert out.item_id.tolist() == [0, 1, 2, 3] and not out.has_reason("diversity re-rank").any()
+
+
+@pytest.mark.parametrize("k", [1, 7, 40, 300])
+def test_diversity_of_one_request_matches_the_batch_walk(k: int) -> None:
+    # One request takes a faster walk; a batch of two copies takes the general one: same order and scores.
+    rng = np.random.default_rng(3)
+    n = 200
+    author, category = rng.integers(0, 60, n).tolist(), rng.integers(0, 6, n).tolist()
+    score = np.round(rng.random(n), 2).tolist()  # rounded: many ties, which must break alike
+    one = hand_frame(author, category, score)
+    two = hand_frame(author * 2, category * 2, score * 2, request=[0] * n + [1] * n)
+    rule = Diversity(weight=0.3)
+    single = rule.apply(one, RequestBatch("follow_feed", np.array([FAN]), k, NOW), ctx())
+    batch = rule.apply(two, RequestBatch("follow_feed", np.array([FAN, FAN]), k, NOW), ctx())
+    for r in (0, 1):
+        rows = batch.request == r
+        assert (batch.item_id[rows] % n).tolist() == single.item_id.tolist()
+        assert batch.score[rows].tolist() == single.score.tolist()
+        assert batch.reasons[rows].tolist() == single.reasons.tolist()

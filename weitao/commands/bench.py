@@ -64,6 +64,7 @@ app.command("features")(bench_features_cmd.features)
 app.command("serve")(bench_serve_cmd.serve)
 app.command("soak")(bench_serve_cmd.soak)
 app.command("ann")(bench_serve_cmd.ann)
+app.command("rank-path")(bench_serve_cmd.rank_path)
 
 
 @app.command("gate")

@@ -1,7 +1,9 @@
-"""`weitao bench serve | soak | ann`: the ranking service under load, over a long run, and the item index."""
+"""`weitao bench serve | soak | ann | rank-path`: the ranking service under load, over a long run, the item index,
+and one request's path in-process."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +11,7 @@ import orjson
 import typer
 
 from experiments.bench_ann import AnnOptions, bench_ann
+from weitao.bench.rank_path import load_world, rank_path_figures
 from weitao.bench.serve import ServeBenchOptions, bench_serve
 from weitao.bench.soak import SoakOptions, bench_soak
 from weitao.commands.common import console, fail, settings_of, summary_table
@@ -174,3 +177,30 @@ def _setting(t: dict[str, Any]) -> str:
         return f"HNSW M={t['M']} efSearch={t['efSearch']}"
     default = " (ours, default)" if t.get("default") else ""
     return f"{t['kind']} nlist={t['nlist']} nprobe={t['nprobe']}{default}"
+
+
+def rank_path(
+    workdir: Annotated[Path, typer.Option("--workdir", help="A prepared bench world (bench serve --workdir).")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes over the world's requests.")] = 3,
+    wall: Annotated[bool, typer.Option("--wall", help="Time stages in wall time (default: the thread's CPU time, "
+                                       "steadier on a shared machine).")] = False,
+) -> None:
+    """One /rank in-process, no network: per-stage p50, whole-request p50 and the time outside the model."""
+    try:
+        world = load_world(workdir)
+    except FileNotFoundError as e:
+        fail(f"--workdir: {e}")
+    with tempfile.TemporaryDirectory(prefix="weitao-rank-path-") as tmp:
+        r = rank_path_figures(world, Path(tmp), repeats, cpu_clock=not wall,
+                              on_step=lambda s: console.print(f"… {s}", soft_wrap=True))
+    rows = [(f"stage {k}", f"{v:.3f}") for k, v in r["stage_p50_ms"].items()]
+    rows += [(f"  {k}", f"{v:.3f}") for k, v in r["component_p50_ms"].items()]
+    figures = (("ranker p50 ms", "rank_p50_ms"), ("ranker CPU p50 ms", "rank_cpu_p50_ms"),
+               ("app /rank p50 ms (no network)", "app_p50_ms"), ("app /rank p99 ms", "app_p99_ms"),
+               ("app /rank CPU p50 ms", "app_cpu_p50_ms"), ("model predict CPU p50 ms", "predict_p50_ms"),
+               ("non-model CPU p50 ms (app − predict)", "non_model_p50_ms"))
+    rows += [(label, f"{r[key]:.3f}") for label, key in figures] + [("RSS MB", f"{r['rss_mb']:,.0f}")]
+    summary_table(f"weitao bench rank-path ({r['requests']} requests × {r['repeats']}, {r['candidates']} candidates; "
+                  f"p50 ms; stages in {r['stage_clock']} time)", ("figure", "value"), rows)
+    write_json(json_out, {"rank_path": r})

@@ -32,7 +32,7 @@ from ranking.gate.settings import GateSettings
 from ranking.hotlist import BoardState, HotlistBoard
 from ranking.seen import InMemorySeenStore
 from ranking.settings import RankingSettings
-from serving.gate_live import LiveGate, gate_board, start_gate
+from serving.gate_live import LiveGate, gate_board, latest_assessment, start_gate
 
 SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 HOUR_MS = 3_600_000
@@ -115,7 +115,8 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     since = end - int(ranking.hotlist_window_hours * HOUR_MS)
     recent = ev.time >= since
     base_board = _initial_board(tables, ev, enum_codes(events.column("slot"), "slot"), recent, since)
-    live_gate = start_gate(tables, catalog.is_fan, ev, base_board, gate or GateSettings(), end)
+    live_gate = start_gate(tables, catalog.is_fan, ev, base_board, gate or GateSettings(), end,
+                           latest_assessment(data_dir))
     board = HotlistBoard(gate_board(base_board, live_gate))
     popular = _popular(tables, ev, recent)
     # The history is in the stores now; keeping the events table would only hold memory in every worker.

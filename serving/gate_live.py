@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from features.columns import EventArrays
 from features.contract import code, enum_codes
@@ -60,6 +62,8 @@ class PostFacts:
     created_ms: np.ndarray
     private: np.ndarray
     cell: np.ndarray  # kind × format × category: the public baseline's cell
+    reward: np.ndarray | None = None  # the author's traffic-reward multiplier (last monthly assessment)
+    offsite: np.ndarray | None = None  # the author's off-site share of page visits (same assessment)
 
     @classmethod
     def from_tables(cls, posts: pa.Table, accounts: pa.Table) -> PostFacts:
@@ -85,6 +89,23 @@ class PostFacts:
                    per_post(ms, 0), pc.cast(posts.column("created_at"), pa.int64()).to_numpy(),
                    enum_codes(posts.column("visibility"), "visibility") == code("visibility", "private"),
                    (np.maximum(kind, 0) * 4 + np.maximum(fmt, 0)) * 64 + per_post(category, 0))
+
+    def with_budget(self, assessment: pa.Table | None) -> PostFacts:
+        """These facts with each author's reward multiplier and off-site share from a tier assessment (the
+        gate's budget inputs); authors it does not list get NaN (no effect)."""
+        if assessment is None:
+            return self
+        ids = assessment.column("account_id").to_numpy()
+        order = np.argsort(ids, kind="stable")
+        at = np.minimum(np.searchsorted(ids, self.account_id, sorter=order), len(order) - 1)
+        row = order[at]
+        known = ids[row] == self.account_id
+
+        def column(name: str) -> np.ndarray:
+            values = np.asarray(assessment.column(name).to_numpy(zero_copy_only=False), np.float64)
+            return np.where(known, values[row], np.nan)
+
+        return replace(self, reward=column("reward_multiplier"), offsite=column("offsite_share"))
 
     def rows(self, post_ids: np.ndarray) -> np.ndarray:
         """Row of each post id, -1 where unknown."""
@@ -216,7 +237,9 @@ class LiveGate:
         return PostSignals(f.post_id[rows], acct, f.kind[rows], f.tier[rows], f.tier_state[rows], f.preferred[rows],
                            f.account_created_ms[rows], f.created_ms[rows], self.fan_imp[rows], self.fan_eng[rows],
                            fan_base, self.level_imp[rows], self.level_eng[rows], public[f.cell[rows]],
-                           self.lockstep_peak[rows], np.full(len(rows), np.nan))
+                           self.lockstep_peak[rows], np.full(len(rows), np.nan),
+                           reward=None if f.reward is None else f.reward[rows],
+                           offsite_share=None if f.offsite is None else f.offsite[rows])
 
     def why(self, row: int) -> str:
         """The sentence of the post's last decision."""
@@ -253,10 +276,18 @@ def _before(decision: Any) -> np.ndarray:
     return before
 
 
+def latest_assessment(data_dir: Path) -> pa.Table | None:
+    """The newest monthly tier assessment under ``data_dir/assessments`` (``weitao tiers assess``), or None."""
+    months = sorted((data_dir / "assessments").glob("month=*/*.parquet"))
+    return pq.read_table(months[-1], columns=["account_id", "reward_multiplier", "offsite_share"]) if months else None
+
+
 def start_gate(tables: dict[str, pa.Table], is_fan: FanCheck, history: EventArrays, base: BoardState,
-               settings: GateSettings, now_ms: int) -> LiveGate:
-    """The live gate warmed on the data's events, with its first pass at ``now_ms`` (the data's end)."""
-    gate = LiveGate(PostFacts.from_tables(tables["posts"], tables["accounts"]), is_fan, settings)
+               settings: GateSettings, now_ms: int, assessment: pa.Table | None = None) -> LiveGate:
+    """The live gate warmed on the data's events, with its first pass at ``now_ms`` (the data's end); the
+    assessment's rewards and off-site shares weigh in the probe budget."""
+    facts = PostFacts.from_tables(tables["posts"], tables["accounts"]).with_budget(assessment)
+    gate = LiveGate(facts, is_fan, settings)
     gate.seed(history, base.post_ids[~base.official])
     gate.run(now_ms)
     return gate

@@ -55,15 +55,26 @@ def _eligibility(sig: PostSignals, now_ms: int, s: GateSettings, reason: np.ndar
     return ok
 
 
+def budget_weight(sig: PostSignals, s: GateSettings, *, state: bool = True) -> np.ndarray:
+    """How much of the probe budget a post's account earns: its tier state's weight (unless ``state`` is
+    False), its monthly traffic reward (``sig.reward``) and its off-site traffic (``1 + offsite_weight ·
+    offsite_share``); 1 where unknown."""
+    state_w = np.asarray(s.state_weights)[np.clip(sig.tier_state, 0, 2)]
+    weight = np.where((sig.tier_state < 0) | (not state), 1.0, state_w)
+    if sig.reward is not None:
+        weight = weight * np.where(np.isfinite(sig.reward), sig.reward, 1.0)
+    if sig.offsite_share is not None:
+        weight = weight * (1.0 + s.offsite_weight * np.nan_to_num(np.clip(sig.offsite_share, 0.0, 1.0)))
+    return weight
+
+
 def _fan_priority(sig: PostSignals, s: GateSettings) -> tuple[np.ndarray, np.ndarray]:
     """Fan lift (lower bound over baseline, preferred shops weighted) and the probe priority."""
     lcb, _ = wilson_bounds(sig.fan_eng, sig.fan_imp, s.z)
     weight = np.where(sig.preferred, s.preferred_weight, 1.0)
     lift = weight * lcb / np.maximum(sig.fan_baseline, 1e-9)
-    state_w = np.asarray(s.state_weights)[np.clip(sig.tier_state, 0, 2)]
-    state_w = np.where(sig.tier_state < 0, 1.0, state_w)
     amp = np.where(np.isfinite(sig.amplifier), sig.amplifier, -np.inf)
-    return lift, state_w * (lift + np.maximum(amp, 0.0))
+    return lift, lift + np.maximum(amp, 0.0)
 
 
 def _take(candidates: np.ndarray, priority: np.ndarray, limit: int) -> np.ndarray:
@@ -213,7 +224,11 @@ def _admit_probe(level: np.ndarray, reason: np.ndarray, ok: np.ndarray, sig: Pos
     lift, priority = _fan_priority(sig, s)
     bayes = np.isfinite(p_top)
     weight = np.where(sig.preferred, s.preferred_weight, 1.0)
-    priority = np.where(bayes, weight * np.nan_to_num(p_top), priority)
+    # The budget (probe slots) goes by priority: traffic rewards and off-site traffic weigh in, and the tier
+    # state where the posterior is missing. With the posterior, state weights cost precision on held-out seeds
+    # 6-10 (0.843 against 0.904, medians alike): the posterior already carries what the state would say.
+    priority = np.where(bayes, budget_weight(sig, s, state=False) * weight * np.nan_to_num(p_top),
+                        budget_weight(sig, s) * priority)
     new = _is_new(sig, now_ms, s)
     need = np.where(new, s.new_creator_min_fan_impressions, s.min_fan_impressions)
     at = ok & (level == PRIVATE) & ~state.probed

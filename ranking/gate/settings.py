@@ -70,6 +70,9 @@ class GateSettings(BaseModel):
         1.2, ge=1.2, le=1.25, description="Weight of a preferred shop's private-domain signal (+20–25 %).")
     state_weights: tuple[float, float, float] = Field(
         (0.6, 1.0, 1.2), description="Probe priority weight by tier state: poor, fair, excellent.")
+    offsite_weight: float = Field(
+        0.2, ge=0, description="Probe priority weight per unit of the account's off-site share of page visits "
+        "(1 + weight × share): accounts that bring traffic from outside earn more of the probe budget.")
     good_quantile: float = Field(
         0.9, gt=0, lt=1, description="Appeal quantile of the post population that counts as truly good (top decile).")
     promote_probability: float = Field(

@@ -55,6 +55,10 @@ class PostSignals:
     # and the gate falls back to Wilson bounds on engagement rates.
     appeal_mean: np.ndarray | None = None
     appeal_sd: np.ndarray | None = None
+    # The author's traffic-reward multiplier from the last monthly assessment, and the share of its page visits
+    # brought from off-site (by source in the assessment); None or NaN: unknown, no effect on the probe budget.
+    reward: np.ndarray | None = None
+    offsite_share: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.post_id)

@@ -127,3 +127,21 @@ def test_every_reason_renders_as_a_sentence() -> None:
     for reason in Reason:
         text = sentence(reason, **numbers)
         assert text and "{" not in text
+
+
+def _one_probe_slot(**over: object) -> list[int]:
+    """Four equally strong posts compete for one probe slot; the levels after the pass."""
+    s = GateSettings(probe_per_hour=1, new_creator_probe_share=0.0)
+    sig = signals(4, fan_imp=np.full(4, 200.0), fan_eng=np.full(4, 40.0), **over)
+    return decide(GateState.empty(4), sig, NOW, s).level.tolist()
+
+
+def test_tier_state_rewards_and_offsite_traffic_shape_the_probe_budget() -> None:
+    assert _one_probe_slot() == [PROBE, PRIVATE, PRIVATE, PRIVATE]  # a tie goes to the first
+    assert _one_probe_slot(tier_state=np.array([0, 1, 1, 2])) == [PRIVATE, PRIVATE, PRIVATE, PROBE]
+    assert _one_probe_slot(reward=np.array([1.0, 1.0, 1.2, np.nan])) == [PRIVATE, PRIVATE, PROBE, PRIVATE]
+    assert _one_probe_slot(offsite_share=np.array([0.0, 0.6, 0.0, 0.3])) == [PRIVATE, PROBE, PRIVATE, PRIVATE]
+    # with the appeal posterior, the traffic inputs still weigh in (the tier state does not: see decide)
+    bayes = {"appeal_mean": np.full(4, 3.0), "appeal_sd": np.full(4, 0.1)}
+    assert _one_probe_slot(reward=np.array([1.0, 1.25, 1.0, 1.0]), **bayes) == [PRIVATE, PROBE, PRIVATE, PRIVATE]
+    assert _one_probe_slot(tier_state=np.array([0, 1, 1, 2]), **bayes) == [PROBE, PRIVATE, PRIVATE, PRIVATE]

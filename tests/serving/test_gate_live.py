@@ -165,3 +165,25 @@ def test_a_click_farm_acting_in_lockstep_keeps_its_post_private() -> None:
     assert "lockstep" in gate.why(row)
     clean = int(gate.facts.rows(np.array([13]))[0])
     assert gate.lockstep_peak[clean] == 0.0  # engagers a minute apart are not a farm
+
+
+def test_the_newest_tier_assessment_feeds_the_probe_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.parquet as pq
+
+    from serving.gate_live import latest_assessment
+
+    for month, reward in (("2026-09", 1.1), ("2026-10", 1.2)):
+        folder = tmp_path / "assessments" / f"month={month}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.table({"account_id": [1, 3], "reward_multiplier": [reward, 1.0],
+                                 "offsite_share": [0.5, 0.0], "tier_after": ["W2", "W1"]}), folder / "part-0.parquet")
+    assessment = latest_assessment(tmp_path)
+    facts = _facts().with_budget(assessment)
+    rows = facts.rows(np.array([10, 12, 13]))  # accounts 1, 2 (not assessed) and 3
+    assert facts.reward is not None and facts.offsite is not None
+    assert facts.reward[rows[0]] == 1.2 and np.isnan(facts.reward[rows[1]]) and facts.reward[rows[2]] == 1.0
+    assert facts.offsite[rows[0]] == 0.5
+    assert latest_assessment(tmp_path / "nowhere") is None
+    gate = LiveGate(facts, lambda users, accounts, at: np.asarray(users) < FANS, GateSettings())
+    sig = gate._signals(rows)
+    assert sig.reward is not None and sig.reward[0] == 1.2  # what decide weighs the probe budget with

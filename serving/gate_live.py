@@ -143,16 +143,23 @@ class LiveGate:
         self.last_pass_ms: int | None = None
         self._lock = threading.Lock()
 
-    def seed(self, history: EventArrays, public_now: np.ndarray) -> None:
-        """Start from the data: fans-only posts on the hotlist at its end are public (top level), then count."""
+    def seed(self, history: EventArrays, public_now: np.ndarray, weight: np.ndarray) -> None:
+        """Start from the data: fans-only posts on the hotlist at its end are public, then count the history.
+
+        The heaviest (``weight``: their reach on the board) take the top level up to its capacity; the rest
+        start in the probe, to earn their place again with what non-fans do next.
+        """
         rows = self.facts.rows(np.asarray(public_now, np.int64))
-        rows = rows[(rows >= 0)]
-        rows = rows[self.facts.private[rows]]
+        keep = (rows >= 0) & self.facts.private[np.maximum(rows, 0)]
+        rows, weight = rows[keep], np.asarray(weight, np.float64)[keep]
         top = POOL1 + self.settings.pools - 1
-        self.state.level[rows] = top
-        self.state.peak_level[rows] = top
-        self.state.probed[rows] = True
-        self.state.first_public_ms[rows] = self.facts.created_ms[rows]
+        order = rows[np.argsort(-weight, kind="stable")]
+        capacity = int(self.settings.pool_capacity[top - POOL1])
+        for level, chosen in ((top, order[:capacity]), (PROBE, order[capacity:])):
+            self.state.level[chosen] = level
+            self.state.peak_level[chosen] = level
+        self.state.probed[order] = True
+        self.state.first_public_ms[order] = self.facts.created_ms[order]  # all were public when the data ends
         self.add(history)
 
     def add(self, ev: EventArrays) -> None:
@@ -288,7 +295,7 @@ def start_gate(tables: dict[str, pa.Table], is_fan: FanCheck, history: EventArra
     assessment's rewards and off-site shares weigh in the probe budget."""
     facts = PostFacts.from_tables(tables["posts"], tables["accounts"]).with_budget(assessment)
     gate = LiveGate(facts, is_fan, settings)
-    gate.seed(history, base.post_ids[~base.official])
+    gate.seed(history, base.post_ids[~base.official], base.weight[~base.official])
     gate.run(now_ms)
     return gate
 

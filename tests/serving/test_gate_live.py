@@ -105,6 +105,7 @@ def test_the_service_amplifies_from_posted_events_and_shows_it_to_operators(serv
         gate, now = s.data.gate, s.now_ms()
         body = c.get("/amplification").json()
         assert sum(lv["posts"] for lv in body["levels"]) == body["live_posts"] > 0
+        assert all(lv["fill"] is None or lv["fill"] <= 1 for lv in body["levels"])  # capacity holds from the start
         assert body["hotlist_size"] == len(s.data.board.state.post_ids)
         f = gate.facts
         fresh = np.flatnonzero(f.private & (f.tier >= 0) & (f.tier < 4) & (f.kind < 2)
@@ -187,3 +188,12 @@ def test_the_newest_tier_assessment_feeds_the_probe_budget(tmp_path) -> None:  #
     gate = LiveGate(facts, lambda users, accounts, at: np.asarray(users) < FANS, GateSettings())
     sig = gate._signals(rows)
     assert sig.reward is not None and sig.reward[0] == 1.2  # what decide weighs the probe budget with
+
+
+def test_seeding_keeps_the_top_level_within_its_capacity() -> None:
+    gate = LiveGate(_facts(), lambda users, accounts, at: np.asarray(users) < FANS,
+                    GateSettings(pool_capacity=(2, 15, 6)))
+    ids = np.array([13, 14, 15, 19])  # 19 is public: not the gate's to hold
+    gate.seed(_events(13, 0, 1, 0), ids, np.array([1.0, 3.0, 2.0, 9.0]))
+    level = dict(zip(ids.tolist(), gate.state.level[gate.facts.rows(ids)].tolist(), strict=True))
+    assert level == {14: POOL1, 15: POOL1, 13: PROBE, 19: PRIVATE}  # the two heaviest keep the hotlist

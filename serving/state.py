@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ranking.base import RankContext
+from ranking.request import RankRequest
 from ranking.runner import Runner
 from serving.abtest import Experiments
 from serving.config import ServiceConfig
@@ -88,8 +90,9 @@ class ServiceState:
             self.intake = EventIntake(data, s.events_per_account_per_minute, event_log,
                                       horizon_ms=self.config.features.dedup_horizon_hours * 3_600_000)
             self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
-            self.ranker = RankService(lambda alias: self.engines[alias], data,
-                                      Runner.from_settings(self.config.ranking), self.metrics, self.page_log,
+            runner = Runner.from_settings(self.config.ranking)
+            warm_up(self.engines, data, runner, self.now_ms())
+            self.ranker = RankService(lambda alias: self.engines[alias], data, runner, self.metrics, self.page_log,
                                       deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
                                       experiments=Experiments(s), explore_pool=s.explore_pool)
             return_freed_memory()  # loading's temporaries are garbage now: hand their pages back (RSS)
@@ -109,6 +112,8 @@ class ServiceState:
                 self.metrics.reloads.labels(outcome="refused").inc()
                 log.warning("reload refused, old models keep serving: %s", e)
                 return False, f"{type(e).__name__}: {e}"
+            if self.ranker is not None:
+                warm_up(engines, self.data, self.ranker.runner, self.now_ms())
             self._swap(engines)
             self.metrics.reloads.labels(outcome="ok").inc()
             return True, "reloaded"
@@ -185,3 +190,15 @@ def return_freed_memory() -> bool:
         return bool(ctypes.CDLL(None).malloc_trim(0))
     except (OSError, AttributeError):  # not glibc: nothing to trim this way
         return False
+
+
+def warm_up(engines: dict[str, Engine], data: ServiceData, runner: Runner, now_ms: int) -> None:
+    """Rank one page of every slot of every engine before it serves: lazy indexes, caches and compiled code
+    are built here, not inside the first requests' deadline (they fell back to the popular page)."""
+    if not len(data.known_users):
+        return
+    ctx = RankContext(data.catalog, data.seen)
+    user = int(data.known_users[0])
+    for engine in engines.values():
+        for name, slot in engine.slots.items():
+            runner.run(slot, [RankRequest(user, name, 10, now_ms, None, {})], ctx)

@@ -197,3 +197,23 @@ def test_seeding_keeps_the_top_level_within_its_capacity() -> None:
     gate.seed(_events(13, 0, 1, 0), ids, np.array([1.0, 3.0, 2.0, 9.0]))
     level = dict(zip(ids.tolist(), gate.state.level[gate.facts.rows(ids)].tolist(), strict=True))
     assert level == {14: POOL1, 15: POOL1, 13: PROBE, 19: PRIVATE}  # the two heaviest keep the hotlist
+
+
+def test_the_service_ranks_every_slot_once_before_it_opens(served_world: ServedWorld, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import serving.state as state_module
+
+    warmed: list[tuple[str, ...]] = []
+    real = state_module.warm_up
+
+    def spy(engines, data, runner, now_ms):  # type: ignore[no-untyped-def]
+        warmed.append(tuple(sorted(name for e in engines.values() for name in e.slots)))
+        real(engines, data, runner, now_ms)
+
+    monkeypatch.setattr(state_module, "warm_up", spy)
+    app = create_app(served_world.config(), load_models=served_world.loader(), background=False)
+    with TestClient(app) as c:
+        assert warmed == [("follow_feed", "hotlist", "new_arrival")]  # before /ready said yes
+        s: ServiceState = c.app.state.service
+        assert s.reload()[0] and len(warmed) == 2  # a reloaded engine is warmed before it is swapped in
+        user = int(s.data.known_users[0])
+        assert c.post("/rank", json={"user_id": user, "slot": "hotlist", "k": 5}).json()["fallback"] is None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from features.columns import EventArrays
 from features.contract import code, enum_codes
+from ranking.catalog import lookup
 from ranking.gate.decide import decide
 from ranking.gate.explain import LOGGED_NUMBERS, explain, level_name
 from ranking.gate.lockstep import LockstepDetector
@@ -68,11 +70,10 @@ class PostFacts:
     @classmethod
     def from_tables(cls, posts: pa.Table, accounts: pa.Table) -> PostFacts:
         acct_ids = accounts.column("account_id").to_numpy()
-        order = np.argsort(acct_ids, kind="stable")
         owner = posts.column("account_id").to_numpy()
-        at = np.minimum(np.searchsorted(acct_ids, owner, sorter=order), len(order) - 1)
-        row = order[at]
-        known = acct_ids[row] == owner  # an author the accounts table lacks has unknown tier: fails closed
+        found = rows_of(acct_ids, owner)
+        known = found >= 0  # an author the accounts table lacks has unknown tier: fails closed
+        row = np.maximum(found, 0)
 
         def per_post(values: np.ndarray, missing: Any) -> np.ndarray:
             return np.where(known, values[row], missing)
@@ -95,11 +96,8 @@ class PostFacts:
         gate's budget inputs); authors it does not list get NaN (no effect)."""
         if assessment is None:
             return self
-        ids = assessment.column("account_id").to_numpy()
-        order = np.argsort(ids, kind="stable")
-        at = np.minimum(np.searchsorted(ids, self.account_id, sorter=order), len(order) - 1)
-        row = order[at]
-        known = ids[row] == self.account_id
+        found = rows_of(assessment.column("account_id").to_numpy(), self.account_id)
+        known, row = found >= 0, np.maximum(found, 0)
 
         def column(name: str) -> np.ndarray:
             values = np.asarray(assessment.column(name).to_numpy(zero_copy_only=False), np.float64)
@@ -109,18 +107,22 @@ class PostFacts:
 
     def rows(self, post_ids: np.ndarray) -> np.ndarray:
         """Row of each post id, -1 where unknown."""
-        order = self._order
-        at = np.minimum(np.searchsorted(self.post_id, post_ids, sorter=order), len(order) - 1)
-        rows = order[at]
-        return np.where(self.post_id[rows] == post_ids, rows, -1)
+        order, sorted_ids = self._sorted
+        at = lookup(sorted_ids, post_ids)
+        return np.where(at >= 0, order[np.maximum(at, 0)], -1)
 
-    @property
-    def _order(self) -> np.ndarray:
-        cached = self.__dict__.get("_sorted")
-        if cached is None:
-            cached = np.argsort(self.post_id, kind="stable")
-            object.__setattr__(self, "_sorted", cached)
-        return cached
+    @cached_property
+    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows in post-id order and the ids in that order (what :meth:`rows` searches)."""
+        order = np.argsort(self.post_id, kind="stable")
+        return order, self.post_id[order]
+
+
+def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Row of each ``wanted`` id in the unsorted ``ids``, -1 where it is absent."""
+    order = np.argsort(ids, kind="stable")
+    at = lookup(ids[order], wanted)
+    return np.where(at >= 0, order[np.maximum(at, 0)], -1)
 
 
 class LiveGate:

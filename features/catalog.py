@@ -14,7 +14,7 @@ keeps no history of tiers or certification), the same offline and online.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from features.columns import EventArrays, int_column, ms_column
 from features.contract import ENUMS, enum_codes
 from features.definitions import FORMAT_GROUP_NAMES, FORMAT_GROUPS, FeatureError
 from features.follows import FollowState
+from features.ids import IdIndex
 from features.storage import read_table
 
 if TYPE_CHECKING:
@@ -38,27 +39,14 @@ POST, PRODUCT, ACCOUNT = (ENUMS["target_type"].index(t) for t in ("post", "produ
 _GROUP = np.array([FORMAT_GROUP_NAMES.index(FORMAT_GROUPS[f]) for f in ENUMS["post_format"]], dtype=np.int64)
 
 
-class _Ids:
-    """id -> row of a catalogue table (-1 if unknown); a direct index when ids are 0..n-1."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.dense = bool(np.array_equal(ids, np.arange(len(ids))))
-        self._order = np.argsort(ids, kind="stable")
-        self._sorted = ids[self._order]
-        self.max_id = int(self._sorted[-1]) if len(ids) else 0
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, np.int64)
-        if self.dense:
-            return np.where((ids >= 0) & (ids < len(self._order)), ids, -1)
-        pos = np.minimum(np.searchsorted(self._sorted, ids), max(len(self._sorted) - 1, 0))
-        hit = (self._sorted[pos] == ids) if len(self._sorted) else np.zeros(len(ids), bool)
-        return np.where(hit, self._order[pos] if len(self._order) else -1, -1)
-
-
 def _at(values: np.ndarray, rows: np.ndarray, missing: float = -1) -> np.ndarray:
-    """values[rows] with ``missing`` where rows is -1 (one gather: row -1 is the appended sentinel)."""
-    return np.append(values, np.asarray(missing, values.dtype))[rows]
+    """values[rows] with ``missing`` where rows is -1 (a gather; the catalogue column itself is not copied)."""
+    rows = np.asarray(rows)
+    if not len(values):
+        return np.full(len(rows), missing, dtype=values.dtype)
+    out = values.take(np.maximum(rows, 0))
+    out[rows < 0] = missing
+    return out
 
 
 class Catalog:
@@ -66,20 +54,20 @@ class Catalog:
 
     def __init__(self, accounts: pa.Table, posts: pa.Table, products: pa.Table,
                  follows: pa.Table | FollowState) -> None:
-        self._acc = _Ids(int_column(accounts.column("account_id")))
+        self._acc = IdIndex(int_column(accounts.column("account_id")))
         self.acc_tier = enum_codes(accounts.column("tier"), "tier").astype(np.int64)
         self.acc_state = enum_codes(accounts.column("tier_state"), "tier_state").astype(np.int64)
         self.acc_preferred = int_column(accounts.column("preferred_shop"), 0)
         self.acc_kind = enum_codes(accounts.column("kind"), "account_kind").astype(np.int64)
         self.acc_category = int_column(accounts.column("category"))
-        self._post = _Ids(int_column(posts.column("post_id")))
+        self._post = IdIndex(int_column(posts.column("post_id")))
         self.post_account = int_column(posts.column("account_id"))
         self.post_kind = enum_codes(posts.column("kind"), "post_kind").astype(np.int64)
         self.post_format = enum_codes(posts.column("format"), "post_format").astype(np.int64)
         self.post_created = ms_column(posts.column("created_at"))
         self.post_products = pc.list_value_length(posts.column("product_ids")).fill_null(0).to_numpy(
             zero_copy_only=False).astype(np.int64)
-        self._prod = _Ids(int_column(products.column("product_id")))
+        self._prod = IdIndex(int_column(products.column("product_id")))
         self.prod_shop = int_column(products.column("shop_id"))
         self.prod_category = int_column(products.column("category"))
         self.prod_price = pc.cast(products.column("price"), pa.float64()).to_numpy(zero_copy_only=False)
@@ -102,7 +90,7 @@ class Catalog:
     @cached_property
     def _dense_targets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """When ids are 0..n-1: (account of every post, product, account; offset per target type; sizes)."""
-        if not (self._post.dense and self._prod.dense and self._acc.dense):
+        if not (self._post.identity and self._prod.identity and self._acc.identity):
             return None
         sizes = np.array([len(self.post_account), len(self.prod_shop), len(self.acc_tier)], np.int64)
         table = np.concatenate([self.post_account, self.prod_shop, np.arange(sizes[2]), [-1]])
@@ -142,8 +130,9 @@ class Catalog:
         return _at(self._post_cell, self._post.rows(posts))
 
     @cached_property
-    def _lookup_columns(self) -> dict[str, tuple[np.ndarray, str]]:
-        """Each look-up column over the whole catalogue (float64) and the entity it is read by; built once."""
+    def _lookup_blocks(self) -> dict[str, tuple[np.ndarray, dict[str, int]]]:
+        """Per entity, its look-up columns over the whole catalogue stacked (float64) with a last row of -1
+        (row -1 of a request reads it), and each column's index: one gather per entity and request."""
         columns = {
             "tier": (self.acc_tier, "acc"), "tier_state": (self.acc_state, "acc"),
             "preferred_shop": (self.acc_preferred, "acc"), "account_kind": (self.acc_kind, "acc"),
@@ -154,7 +143,17 @@ class Catalog:
             "launch_hour": (((self.prod_launched + LOCAL_OFFSET_MS) // HOUR_MS) % 24, "prod"),
             "price_band": (np.floor(np.log2(np.maximum(self.prod_price, 1e-9))), "prod"),
         }
-        return {name: (np.asarray(values, np.float64), entity) for name, (values, entity) in columns.items()}
+        blocks: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        for entity in dict.fromkeys(e for _, e in columns.values()):
+            names = [n for n, (_, e) in columns.items() if e == entity]
+            block = np.column_stack([np.asarray(columns[n][0], np.float64) for n in names])
+            blocks[entity] = (np.vstack([block, np.full((1, len(names)), -1.0)]), {n: i for i, n in enumerate(names)})
+        return blocks
+
+    @cached_property
+    def _lookup_at(self) -> dict[str, tuple[str, int]]:
+        """Look-up column -> (entity block, column in the block)."""
+        return {name: (entity, i) for entity, (_, index) in self._lookup_blocks.items() for name, i in index.items()}
 
     def _row_positions(self, rows: RowArrays) -> dict[str, np.ndarray]:
         """Catalogue rows of the request rows' account, post and product (-1 where none); kept for the last rows
@@ -172,15 +171,33 @@ class Catalog:
         """Values (float64) and validity of a :data:`features.definitions.LOOKUPS` column for request rows."""
         at = self._row_positions(rows)
         post, prod, t = at["post"], at["prod"], rows.request_ms
-        if column in self._lookup_columns:
-            values, entity = self._lookup_columns[column]
-            out = _at(values, at[entity]).astype(np.float64)
+        if column in self._lookup_at:
+            entity, i = self._lookup_at[column]
+            out = self._lookup_blocks[entity][0][at[entity], i]
             return out, (at[entity] >= 0) & (out >= 0 if column == "tier_state" else True)
         if column == "freshness_hours":
             return (t - _at(self.post_created, post)) / HOUR_MS, post >= 0
         if column == "launch_age_hours":
             return (t - _at(self.prod_launched, prod)) / HOUR_MS, prod >= 0
         raise FeatureError(f"no catalogue look-up for column {column!r}")
+
+    def lookup_many(self, columns: Sequence[str], rows: RowArrays) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`lookup` of several columns, as (values, valid) matrices (rows × columns), with one gather per
+        entity instead of one per column."""
+        at = self._row_positions(rows)
+        values = np.empty((len(rows.request_ms), len(columns)), dtype=np.float64)
+        valid = np.empty(values.shape, dtype=bool)
+        gathered: dict[str, np.ndarray] = {}
+        for j, column in enumerate(columns):
+            if column not in self._lookup_at:
+                values[:, j], valid[:, j] = self.lookup(column, rows)
+                continue
+            entity, i = self._lookup_at[column]
+            if entity not in gathered:
+                gathered[entity] = self._lookup_blocks[entity][0][at[entity]]
+            values[:, j] = out = gathered[entity][:, i]
+            valid[:, j] = (at[entity] >= 0) & (out >= 0 if column == "tier_state" else True)
+        return values, valid
 
     def candidate_rows(self, users: np.ndarray, target_type: str, targets: np.ndarray, request_ms: np.ndarray | int,
                        provided: Mapping[str, np.ndarray] | None = None) -> pa.Table:

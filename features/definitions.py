@@ -25,13 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Literal
 
 import numpy as np
 
+from features.assemble import AssemblyPlan
 from features.contract import ENUMS
 
 ENTITIES: tuple[str, ...] = (
@@ -249,6 +250,8 @@ class Inputs:
     valid: Mapping[str, np.ndarray]
     lookup: Callable[[str], tuple[np.ndarray, np.ndarray]]
     provided: Callable[[str], tuple[np.ndarray, np.ndarray]]
+    #: Optional: several look-ups at once, as (values, valid) matrices (rows × columns); the same answers.
+    lookup_many: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def _spec_dict(spec: Spec) -> dict[str, object]:
@@ -334,8 +337,20 @@ class FeatureSet:
             memo[key] = self.reads.index(Read(self.counters.index(counter), window))
         return memo[key]
 
+    @cached_property
+    def plan(self) -> AssemblyPlan:
+        """:meth:`assemble_reference` compiled into whole-matrix steps (built once)."""
+        return AssemblyPlan.build(self)
+
     def assemble(self, inputs: Inputs) -> np.ndarray:
-        """Feature matrix (float32, rows × columns) from read counts and look-ups; the same on both paths."""
+        """Feature matrix (float32, rows × columns) from read counts and look-ups; the same on both paths.
+
+        Runs the compiled :attr:`plan`; bitwise equal to :meth:`assemble_reference`.
+        """
+        return self.plan.run(inputs, inputs.lookup_many)
+
+    def assemble_reference(self, inputs: Inputs) -> np.ndarray:
+        """The feature matrix by the definitions, one feature at a time (the specification of :meth:`assemble`)."""
         n = inputs.counts.shape[0]
         out = np.empty((n, len(self.features)), dtype=np.float32)
         done: dict[str, tuple[np.ndarray, np.ndarray]] = {}

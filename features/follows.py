@@ -72,6 +72,7 @@ class FollowState:
         keys = self._index()
         key = self._compact(users, accounts)
         fan = np.zeros(len(key), dtype=bool)
+        base, keys = self._run_of(users, keys) if len(keys) and len(key) else (0, keys)
         if len(keys) and len(key):
             # Binary search is many times faster on sorted queries (cache), so sort them first; intervals
             # are stored in key order, so only the times and the result move at random. Keys of -1 become
@@ -80,6 +81,7 @@ class FollowState:
             qt = np.asarray(times, np.int64)[q]
             r = np.minimum(np.searchsorted(keys, qk), len(keys) - 1)
             found = keys[r] == qk
+            r = r + base
             lo = self._starts[r]
             count = np.where(found, self._starts[r + 1] - lo, 0)
             hit = np.zeros(len(q), dtype=bool)
@@ -96,6 +98,15 @@ class FollowState:
                 t = int(times[i])
                 fan[i] = any(s <= t < u for s, u in self._overlay[int(key[i])])
         return fan
+
+    def _run_of(self, users: np.ndarray, keys: np.ndarray) -> tuple[int, np.ndarray]:
+        """The pair keys a query can match, and their offset: for one user's queries (one request), only that
+        user's pairs, a short run whose binary searches stay in cache; otherwise all of them."""
+        users = np.asarray(users, np.int64)
+        if len(users) < 2 or users[0] < 0 or not bool((users == users[0]).all()):
+            return 0, keys
+        lo, hi = np.searchsorted(keys, [int(users[0]) * self._n, (int(users[0]) + 1) * self._n])
+        return int(lo), keys[lo:hi]
 
     def _intervals(self, key: int) -> list[list[int]]:
         if key in self._overlay:

@@ -320,7 +320,8 @@ def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray
         values = q.rows.provided.get(name, np.full(len(q.hi), np.nan))
         return values, ~np.isnan(values)
 
-    return fs.assemble(Inputs(counts, valid, lambda column: catalog.lookup(column, q.rows), provided))
+    return fs.assemble(Inputs(counts, valid, lambda column: catalog.lookup(column, q.rows), provided,
+                              lambda columns: catalog.lookup_many(columns, q.rows)))
 
 
 def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int, q: RowQueries,

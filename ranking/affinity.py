@@ -7,10 +7,12 @@ service and the simulated world compute exactly the feature the model saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from features.ids import IdIndex
 from ranking.ann import ItemIndex
 
 FILE = "affinity.npz"
@@ -28,11 +30,15 @@ class Affinity:
 
     def user_rows(self, users: np.ndarray) -> np.ndarray:
         """Row of each user in ``user_factors``, -1 for a user without a vector."""
-        users = np.asarray(users, np.int64)
-        if not len(self.user_ids):
-            return np.full(len(users), -1, np.int64)
-        at = np.minimum(np.searchsorted(self.user_ids, users), len(self.user_ids) - 1)
-        return np.where(self.user_ids[at] == users, at, -1)
+        return self._users.rows(users)
+
+    @cached_property
+    def _users(self) -> IdIndex:
+        return IdIndex(self.user_ids)
+
+    @cached_property
+    def _items(self) -> IdIndex:
+        return IdIndex(self.item_ids)
 
     def account_index(self) -> ItemIndex:
         """A faiss index over the account vectors, searched by a user's vector (inner product)."""
@@ -40,13 +46,12 @@ class Affinity:
 
     def similarity(self, users: np.ndarray, accounts: np.ndarray) -> np.ndarray:
         """Dot product of each (user, account) pair's factors; 0 where either is unknown."""
-        u = np.searchsorted(self.user_ids, users)
-        a = np.searchsorted(self.item_ids, accounts)
-        u_ok = (u < len(self.user_ids)) & (self.user_ids[np.minimum(u, len(self.user_ids) - 1)] == users)
-        a_ok = (a < len(self.item_ids)) & (self.item_ids[np.minimum(a, len(self.item_ids) - 1)] == accounts)
-        ok = u_ok & a_ok
-        out = np.zeros(len(users))
-        if ok.any():
+        u, a = self._users.rows(users), self._items.rows(accounts)
+        ok = (u >= 0) & (a >= 0)
+        out = np.zeros(len(ok))
+        if ok.all():
+            out = np.einsum("ij,ij->i", self.user_factors[u], self.item_factors[a])
+        elif ok.any():
             out[ok] = np.einsum("ij,ij->i", self.user_factors[u[ok]], self.item_factors[a[ok]])
         return out
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from features.ids import IdIndex
 from features.storage import read_table
 from ranking.catalog_tables import Accounts, Follows, Posts, Products, tables_from_arrow
 from ranking.frame import POST, PRODUCT, PUBLIC, CandidateFrame
@@ -37,6 +38,7 @@ class CatalogIndex:
     def __init__(self, accounts: Accounts, follows: Follows, posts: Posts, products: Products) -> None:
         order = np.argsort(accounts.account_id, kind="stable")
         self._account_ids = accounts.account_id[order]
+        self._account_rows = IdIndex(self._account_ids)
         self._account_kind, self._account_tier = accounts.kind[order], accounts.tier[order]
         self._account_preferred, self._account_category = accounts.preferred[order], accounts.category[order]
         self._follows = follows
@@ -44,10 +46,12 @@ class CatalogIndex:
         self._follows_by_pair = WindowIndex((follows.user_id, follows.account_id), follows.followed_ms)
         order = np.argsort(posts.post_id, kind="stable")
         self._posts = Posts(*(getattr(posts, n)[order] for n in ("post_id", "account_id", "created_ms", "visibility")))
+        self._post_rows = IdIndex(self._posts.post_id)
         self._posts_by_account = WindowIndex(self._posts.account_id, self._posts.created_ms)
         order = np.argsort(products.product_id, kind="stable")
         self._products = Products(
             *(getattr(products, n)[order] for n in ("product_id", "shop_id", "category", "launched_ms")))
+        self._product_rows = IdIndex(self._products.product_id)
         self._products_by_shop = WindowIndex(self._products.shop_id, self._products.launched_ms)
 
     @classmethod
@@ -100,15 +104,15 @@ class CatalogIndex:
 
     def post_rows(self, post_ids: np.ndarray) -> np.ndarray:
         """Row of each post id, -1 for an unknown id."""
-        return lookup(self._posts.post_id, post_ids)
+        return self._post_rows.rows(post_ids)
 
     def product_rows(self, product_ids: np.ndarray) -> np.ndarray:
         """Row of each product id, -1 for an unknown id."""
-        return lookup(self._products.product_id, product_ids)
+        return self._product_rows.rows(product_ids)
 
     # ---- account attributes (unknown accounts: -1 codes, not preferred) ----------------------------
     def _account(self, column: np.ndarray, ids: np.ndarray, missing: int | bool) -> np.ndarray:
-        rows = lookup(self._account_ids, ids)
+        rows = self._account_rows.rows(ids)
         return np.where(rows >= 0, column[np.maximum(rows, 0)] if len(column) else missing, missing)
 
     def tier(self, account_ids: np.ndarray) -> np.ndarray:

@@ -86,7 +86,7 @@ class CompiledHeads:
         if not self.compiled:
             return self.head.predict(X)
         h = self.head
-        X = np.asarray(X, dtype=np.float64)
+        X = np.ascontiguousarray(X, dtype=np.float64)  # lleaves reads rows in C order; one copy for all heads
         if X.ndim != 2 or X.shape[1] != len(h.feature_names):
             raise ValueError(f"X: expected shape (n, {len(h.feature_names)}), got {X.shape}")
         total = np.zeros(len(X))

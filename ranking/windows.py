@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from features.ids import IdIndex
+
 _LIMIT = np.iinfo(np.int64).max // 4
 
 
@@ -38,6 +40,7 @@ class WindowIndex:
         cols = _columns(keys)
         times = np.asarray(times, dtype=np.int64)
         self._uniques = [np.unique(c) for c in cols]
+        self._unique_rows = [IdIndex(u) for u in self._uniques]
         radix = 1
         for u in self._uniques:
             radix *= len(u) + 1
@@ -57,12 +60,10 @@ class WindowIndex:
         """Dense packed key of each row and whether every part of it occurs among the records."""
         packed = np.zeros(len(cols[0]) if cols else 0, dtype=np.int64)
         known = np.ones(len(packed), dtype=bool)
-        for col, uniq in zip(cols, self._uniques, strict=True):
-            pos = np.searchsorted(uniq, col)
-            hit = pos < len(uniq)
-            hit[hit] = uniq[pos[hit]] == col[hit]
-            known &= hit
-            packed = packed * (len(uniq) + 1) + np.where(hit, pos, 0)
+        for col, uniq, index in zip(cols, self._uniques, self._unique_rows, strict=True):
+            pos = index.rows(col)
+            known &= pos >= 0
+            packed = packed * (len(uniq) + 1) + np.maximum(pos, 0)
         return packed, known
 
     def slices(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
@@ -71,12 +72,32 @@ class WindowIndex:
         cols = _columns(keys)
         n = len(cols[0])
         packed, known = self._pack(cols)
-        lo = np.broadcast_to(np.asarray(lo_ms, dtype=np.int64), (n,))
-        hi = np.broadcast_to(np.asarray(hi_ms, dtype=np.int64), (n,))
-        start = np.searchsorted(self._sorted, packed * self._span + np.searchsorted(self._times, lo))
-        stop = np.searchsorted(self._sorted, packed * self._span + np.searchsorted(self._times, hi))
+        lo, hi = np.asarray(lo_ms, dtype=np.int64), np.asarray(hi_ms, dtype=np.int64)
+        # A scalar bound is searched once, not once per query row.
+        lo_at = np.searchsorted(self._times, lo)
+        hi_at = np.searchsorted(self._times, hi)
+        base, records = self._records_of(cols[0], packed)
+        start = base + np.searchsorted(records, packed * self._span + lo_at)
+        stop = base + np.searchsorted(records, packed * self._span + hi_at)
+        lo, hi = np.broadcast_to(lo, (n,)), np.broadcast_to(hi, (n,))
         stop = np.where(known & (hi > lo), np.maximum(stop, start), start)
         return start, stop
+
+    def _records_of(self, first: np.ndarray, packed: np.ndarray) -> tuple[int, np.ndarray]:
+        """The sorted records the queries can fall in, and their offset into :attr:`order`.
+
+        Queries of one request share their first key (the user): its records are one contiguous run, and
+        binary searches inside that run stay in cache instead of walking the whole index.
+        """
+        if len(first) < 2 or not len(self._sorted) or not bool((first == first[0]).all()):
+            return 0, self._sorted
+        rest = 1
+        for uniq in self._uniques[1:]:
+            rest *= len(uniq) + 1
+        head = int(packed[0]) // rest  # the first key's dense rank (0 when it is unknown: harmless, see known)
+        width = rest * self._span  # composite values of one first key
+        lo, hi = np.searchsorted(self._sorted, [head * width, (head + 1) * width])
+        return int(lo), self._sorted[lo:hi]
 
     def count(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
               hi_ms: np.ndarray | int) -> np.ndarray:

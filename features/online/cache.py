@@ -18,55 +18,67 @@ from collections.abc import Callable
 import numpy as np
 
 from features.definitions import FeatureSet
+from features.ids import IdIndex
 from features.offline import ReadFn, RowQueries, answer_entity, reads_by_entity
 
 
 class _Levels:
-    """Cached rows of one (entity, bucket): a sorted array of keys with their rows, plus recent additions.
+    """Cached rows of one (entity, bucket): two sorted runs of keys with their rows, a large one and a recent one.
 
-    A look-up is one binary search over the sorted keys; the few keys it misses are looked up in the dict of
-    recent additions. Recent additions are merged in once they pass an eighth of the sorted keys, so merging
-    costs a constant per key however large the cache grows, and a look-up never walks a list of small runs.
+    A look-up is a binary search in the large run, and one in the recent run for the keys it misses, all in
+    bulk. New keys are merged into the recent run (its size, not the cache's, is what a put costs); the
+    recent run is merged into the large one once it passes an eighth of it, so merging costs a constant per
+    key however large the cache grows.
     """
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.keys = np.zeros(0, np.int64)
-        self.rows = np.zeros((0, width), np.int64)
-        self.recent: dict[int, np.ndarray] = {}
+        self.keys, self.rows = np.zeros(0, np.int64), np.zeros((0, width), np.int64)
+        self.recent_keys, self.recent_rows = np.zeros(0, np.int64), np.zeros((0, width), np.int64)
         self.size = 0
+        self.index: IdIndex | None = None  # over :attr:`keys` when they are compact (rebuilt at each merge)
 
     def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (zeros where absent) and which were found."""
-        if len(self.keys):
-            pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-            hit = self.keys[pos] == keys
-            if hit.all():  # the common case of a warm cache: one gather
-                return self.rows[pos], hit
-            rows = np.zeros((len(keys), self.width), np.int64)
-            rows[hit] = self.rows[pos[hit]]
+        if self.index is not None:  # ids of posts, products, accounts: a direct table, no binary search
+            pos = self.index.rows(keys)
+            hit = pos >= 0
         else:
-            rows, hit = np.zeros((len(keys), self.width), np.int64), np.zeros(len(keys), bool)
-        if self.recent:
-            todo = np.flatnonzero(~hit)
-            found = [(i, r) for i, k in zip(todo.tolist(), keys[todo].tolist(), strict=True)
-                     if (r := self.recent.get(k)) is not None]
-            if found:
-                at = np.array([i for i, _ in found], np.int64)
-                rows[at] = np.stack([r for _, r in found])
-                hit[at] = True
+            pos, hit = _find(self.keys, keys)
+        if hit.all():  # the common case of a warm cache: one gather
+            return self.rows[pos], hit
+        rows = np.zeros((len(keys), self.width), np.int64)
+        rows[hit] = self.rows[pos[hit]]
+        todo = np.flatnonzero(~hit)
+        pos, found = _find(self.recent_keys, keys[todo])
+        rows[todo[found]] = self.recent_rows[pos[found]]
+        hit[todo[found]] = True
         return rows, hit
 
     def put(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Add distinct ``keys`` none of which is stored yet."""
-        self.recent.update(zip(keys.tolist(), rows, strict=True))
+        self.recent_keys, self.recent_rows = _merge(self.recent_keys, self.recent_rows, keys, rows)
         self.size += len(keys)
-        if len(self.recent) > len(self.keys) // 8:
-            new_keys = np.fromiter(self.recent, np.int64, len(self.recent))
-            all_keys = np.concatenate([self.keys, new_keys])
-            all_rows = np.concatenate([self.rows, np.stack(list(self.recent.values()))])
-            order = np.argsort(all_keys, kind="stable")
-            self.keys, self.rows, self.recent = all_keys[order], all_rows[order], {}
+        if len(self.recent_keys) > len(self.keys) // 8:
+            self.keys, self.rows = _merge(self.keys, self.rows, self.recent_keys, self.recent_rows)
+            self.recent_keys, self.recent_rows = self.recent_keys[:0], self.recent_rows[:0]
+            index = IdIndex(self.keys)
+            self.index = index if index.is_table else None
+
+
+def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each key in ``sorted_keys`` and whether it is there."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return pos, sorted_keys[pos] == keys
+
+
+def _merge(keys: np.ndarray, rows: np.ndarray, new_keys: np.ndarray,
+           new_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    all_keys = np.concatenate([keys, np.asarray(new_keys, np.int64)])
+    order = np.argsort(all_keys, kind="stable")
+    return all_keys[order], np.concatenate([rows, np.asarray(new_rows, np.int64).reshape(-1, rows.shape[1])])[order]
 
 
 class ReadCache:

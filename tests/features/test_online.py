@@ -314,7 +314,7 @@ def test_cached_reads_equal_fresh_reads_through_late_events(store: StoreFactory,
 
 
 def test_cache_levels_find_every_stored_key_sorted_or_recent() -> None:
-    # Puts land in the recent dict and are merged into the sorted arrays past an eighth of them: every key
+    # Puts land in the recent run and are merged into the sorted arrays past an eighth of them: every key
     # answers its own row from either place, every other key misses with zeros.
     rng = np.random.default_rng(1)
     levels, stored, places = _Levels(3), {}, set()
@@ -324,7 +324,7 @@ def test_cache_levels_find_every_stored_key_sorted_or_recent() -> None:
         rows = rng.integers(1, 100, (len(keys), 3))
         levels.put(keys, rows)
         stored.update(zip(keys.tolist(), rows.tolist(), strict=True))
-        places.add((len(levels.keys) > 0, len(levels.recent) > 0))
+        places.add((len(levels.keys) > 0, len(levels.recent_keys) > 0))
         ask = np.concatenate([rng.integers(0, 50_000, 300), np.array(list(stored)[-50:], np.int64)])
         got, hit = levels.get(ask)
         assert hit.tolist() == [k in stored for k in ask.tolist()]

@@ -22,20 +22,23 @@ class IdIndex:
     def __init__(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids, dtype=np.int64)
         self.size = len(ids)
-        self._order = np.argsort(ids, kind="stable")
-        self._sorted = ids[self._order]
+        ascending = bool(np.all(ids[1:] > ids[:-1]))  # sorted unique ids (the common case): rows are positions
+        self._order = None if ascending else np.argsort(ids, kind="stable")
+        self._sorted = ids if self._order is None else ids[self._order]
         self.lo = int(self._sorted[0]) if len(ids) else 0
         self.max_id = int(self._sorted[-1]) if len(ids) else 0
-        span = self.max_id - self.lo + 1 if len(ids) else 0
         #: The ids are exactly 0..n-1 in row order: a row is its id (callers can skip the look-up).
-        self.identity = bool(self.lo == 0 and self.max_id == len(ids) - 1 and np.array_equal(ids, np.arange(len(ids))))
+        self.identity = bool(ascending and self.lo == 0 and self.max_id == len(ids) - 1)
+        span = self.max_id - self.lo + 1 if len(ids) else 0
         self._table: np.ndarray | None = None
         if len(ids) and span <= TABLE_SLOTS_PER_ID * len(ids) + TABLE_SLACK:
             dtype = np.int32 if len(ids) < 2**31 else np.int64
             table = np.full(span + 1, -1, dtype=dtype)  # the last slot answers every id out of range
+            rows = np.arange(len(ids), dtype=dtype) if self._order is None else self._order
             # Written last-to-first so that the first occurrence of a repeated id is the one kept.
-            table[self._sorted[::-1] - self.lo] = self._order[::-1]
+            table[self._sorted[::-1] - self.lo] = rows[::-1]
             self._table = table
+            self._order, self._sorted = None, self._sorted[:0]  # the table answers everything
 
     @property
     def is_table(self) -> bool:
@@ -53,4 +56,5 @@ class IdIndex:
         if not self.size:
             return np.full(len(ids), -1, np.int64)
         pos = np.minimum(np.searchsorted(self._sorted, ids), self.size - 1)
-        return np.where(self._sorted[pos] == ids, self._order[pos], -1)
+        rows = pos if self._order is None else self._order[pos]
+        return np.where(self._sorted[pos] == ids, rows, -1)

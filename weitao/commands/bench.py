@@ -65,6 +65,7 @@ app.command("serve")(bench_serve_cmd.serve)
 app.command("soak")(bench_serve_cmd.soak)
 app.command("ann")(bench_serve_cmd.ann)
 app.command("rank-path")(bench_serve_cmd.rank_path)
+app.command("memory")(bench_serve_cmd.memory)
 
 
 @app.command("gate")

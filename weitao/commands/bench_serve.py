@@ -1,5 +1,5 @@
-"""`weitao bench serve | soak | ann | rank-path`: the ranking service under load, over a long run, the item index,
-and one request's path in-process."""
+"""`weitao bench serve | soak | ann | rank-path | memory`: the ranking service under load, over a long run,
+the item index, one request's path in-process, and one worker's memory at catalogue scale."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from experiments.bench_ann import AnnOptions, bench_ann
+from weitao.bench.memory import bench_memory
 from weitao.bench.rank_path import load_world, rank_path_figures
 from weitao.bench.serve import ServeBenchOptions, bench_serve
 from weitao.bench.soak import SoakOptions, bench_soak
@@ -204,3 +205,31 @@ def rank_path(
     summary_table(f"weitao bench rank-path ({r['requests']} requests × {r['repeats']}, {r['candidates']} candidates; "
                   f"p50 ms; stages in {r['stage_clock']} time)", ("figure", "value"), rows)
     write_json(json_out, {"rank_path": r})
+
+
+def memory(
+    workdir: Annotated[Path, typer.Option("--workdir", help="A prepared bench world (bench serve --workdir): "
+                                          "its champions rank the synthetic world.")],
+    items: Annotated[int, typer.Option("--items", min=1000, help="Posts and products (half each).")] = 1_000_000,
+    users: Annotated[int, typer.Option("--users", min=1000, help="Users.")] = 100_000,
+    events: Annotated[int, typer.Option("--events", min=1000, help="Events over 30 days.")] = 5_000_000,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Users asked for all three slots.")] = 200,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+) -> None:
+    """One worker's RSS on a synthetic world of ITEMS items and USERS users (target: at most 800 MB)."""
+    try:
+        load_world(workdir)
+    except FileNotFoundError as e:
+        fail(f"--workdir: {e}")
+    console.print(f"… writing a synthetic world of {items:,} items, {users:,} users, {events:,} events; then one "
+                  "worker loads it in a fresh process", soft_wrap=True)
+    r = bench_memory(workdir, items=items, users=users, events=events, requests=requests)
+    rss = r["rss_mb"]
+    rows = [("RSS after imports MB", f"{rss['imports']:,.0f}"), ("RSS loaded MB", f"{rss['loaded']:,.0f}"),
+            ("  of which Arrow MB", f"{r['arrow_mb']:,.0f}"),
+            (f"RSS after {r['requests']} pages MB", f"{rss['after_requests']:,.0f}"),
+            (f"RSS with a {r['item_index_vectors']:,}-item {r['item_index']} MB", f"{rss['with_item_index']:,.0f}"),
+            ("load seconds", f"{r['load_seconds']:.1f}"), ("rank p50 ms (in-process)", f"{r['rank_p50_ms']:.2f}")]
+    summary_table(f"weitao bench memory ({items:,} items, {users:,} users, {events:,} events)", ("figure", "value"),
+                  rows)
+    write_json(json_out, {"memory": r})

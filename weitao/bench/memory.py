@@ -1,0 +1,97 @@
+"""``weitao bench memory``: one worker's resident memory at catalogue scale (1M items, 100k users by default).
+
+The simulated worlds are far smaller than a production catalogue, so the world here is synthetic
+(:func:`experiments.bench_features.synthetic_tables`: heavy-tailed popularity, ~10 follows per user, 30 days
+of events), sized by items, users and events and written once as a contract dataset. The models are a
+prepared bench world's champions: a model's features do not depend on the world it ranks.
+
+A fresh child process (spawned, so nothing of the parent is in its memory) loads the service exactly as a
+worker does (``create_app`` and ``ServiceState.load``: catalogue, online stores replayed from the events,
+seen history, live gate), ranks requests on all three slots, and reports its resident set size (RSS) after
+the imports, after loading, and after the requests. The service's own faiss index is over accounts; to show
+what an item-level index of the whole catalogue would add, the child then builds one
+(:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and reports RSS again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pyarrow as pa
+
+DIM = 32  # the rankers' embedding width
+
+
+def _rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def write_world(out: Path, items: int, users: int, events: int, seed: int) -> dict[str, int]:
+    """A synthetic contract dataset in ``out``: half the items posts, half products; the table sizes."""
+    from experiments.bench_features import WorldSize, synthetic_tables
+    from features.storage import write_dataset
+
+    size = WorldSize(users=users, accounts=max(users // 5, 100), posts=items // 2, products=items - items // 2)
+    tables = synthetic_tables(events, np.random.default_rng(seed), size)
+    write_dataset(out, tables, overwrite=True)
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+def _child(bench_root: str, data_dir: str, requests: int, items: int, seed: int) -> dict[str, Any]:
+    """Runs in the spawned process: load, rank, measure (see the module docstring)."""
+    rss = {"imports": 0.0}
+    from ranking.ann import ItemIndex
+    from ranking.request import RankRequest
+    from serving.app import create_app
+    from weitao.bench.rank_path import load_world
+
+    rss["imports"] = _rss_mb()
+    config = load_world(Path(bench_root)).service_config()
+    scratch = Path(tempfile.mkdtemp(prefix="weitao-bench-memory-"))
+    serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": scratch / "served",
+                                                "event_log_dir": scratch / "events"})
+    state = create_app(replace(config, serving=serving), background=False).state.service
+    start = time.perf_counter()
+    state.load()
+    if not state.ready or state.data is None or state.ranker is None:
+        raise RuntimeError(f"service failed to load: {state.error}")
+    load_s = time.perf_counter() - start
+    rss["loaded"] = _rss_mb()
+    arrow_mb = pa.total_allocated_bytes() / 2**20  # of which held by Arrow (the catalogue tables)
+    rng, data = np.random.default_rng(seed), state.data
+    users = data.known_users
+    now = data.data_end_ms + 1_000
+    latency = []
+    for user in rng.choice(users, requests):
+        for slot in ("follow_feed", "new_arrival", "hotlist"):
+            t0 = time.perf_counter()
+            state.ranker.rank(RankRequest(int(user), slot, 20, now, None, {"now_ms": now}))
+            latency.append((time.perf_counter() - t0) * 1000)
+    rss["after_requests"] = _rss_mb()
+    index = ItemIndex.build(rng.normal(size=(items, DIM)).astype(np.float32), np.arange(items, dtype=np.int64))
+    rss["with_item_index"] = _rss_mb()
+    state.close()
+    return {"rss_mb": rss, "arrow_mb": arrow_mb, "load_seconds": load_s, "rank_p50_ms": float(np.median(latency)),
+            "requests": len(latency), "item_index": type(index.index).__name__,
+            "item_index_vectors": int(index.index.ntotal)}
+
+
+def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_000, events: int = 5_000_000,
+                 requests: int = 200, seed: int = 0, workdir: Path | None = None) -> dict[str, Any]:
+    """Write the world (under ``workdir``, or a temporary directory) and measure one worker on it."""
+    with tempfile.TemporaryDirectory(prefix="weitao-bench-memory-") as tmp:
+        data_dir = (workdir or Path(tmp)) / "data"
+        t0 = time.perf_counter()
+        sizes = write_world(data_dir, items, users, events, seed)
+        world_s = time.perf_counter() - t0
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            child = pool.apply(_child, (str(bench_root), str(data_dir), requests, items, seed))
+    return {"world": {"items": items, "users": users, "events": events, "tables": sizes, "seconds": world_s},
+            **child}

@@ -112,6 +112,18 @@ def test_the_binary_objective_and_argument_checks(world: tuple[Interactions, Sid
         small_reranker(objective="xendcg").fit(x, side)
     with pytest.raises(ValueError, match="n_repeats"):
         small_reranker(n_repeats=0).fit(x, side)
+    with pytest.raises(ValueError, match="truncation_level"):
+        small_reranker(truncation_level=0).fit(x, side)
+
+
+def test_listwise_objectives_reach_lightgbm(world: tuple[Interactions, SideFeatures]) -> None:
+    """The truncation level is LambdaRank's; the cross-entropy ranker is a listwise alternative."""
+    x, side = world
+    params = small_reranker(truncation_level=12, n_estimators=10).fit(x, side).models_[0].booster_.params
+    assert params["objective"] == "lambdarank" and int(params["lambdarank_truncation_level"]) == 12
+    xendcg = small_reranker(objective="rank_xendcg", n_estimators=10).fit(x, side)
+    assert xendcg.models_[0].booster_.params["objective"] == "rank_xendcg"
+    assert np.isfinite(xendcg.score(np.arange(3))).sum(axis=1).min() >= 15
 
 
 def test_the_ranker_uses_side_attributes(world: tuple[Interactions, SideFeatures]) -> None:

@@ -2,18 +2,18 @@
 
 Every online read covers whole buckets before the request's bucket (the current bucket is invisible until
 it completes), so within one hour the counts of a key never change, unless an event arrives for an
-earlier bucket (late) — then :meth:`ReadCache.invalidate_from` drops what it may have changed. The counts
+earlier bucket (late) — then :meth:`ReadCache.invalidate_keys` forgets the keys it touched. The counts
 of a post, an account or a (user, account) pair are then read from the store once per hour instead of at
 every request: the bulk of a request's feature time in memory, and a round trip per read with Redis.
 
-A look-up is one binary search over sorted keys (plus a dict of recent keys); misses are read in one batch
-per entity.
+A look-up is one direct-table or binary search over the stored keys (and one over the few recent ones);
+misses are read in one batch per entity.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -37,6 +37,9 @@ class _Levels:
         self.recent_keys, self.recent_rows = np.zeros(0, np.int64), np.zeros((0, width), np.int64)
         self.size = 0
         self.index: IdIndex | None = None  # over :attr:`keys` when they are compact (rebuilt at each merge)
+        self.alive = np.ones(0, bool)  # per key of the large run: False once removed (dropped at the next merge)
+        self.dead = 0
+        self.version = 0  # moves at every removal: a value computed before it must not be stored after it
 
     def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (zeros where absent) and which were found."""
@@ -45,6 +48,8 @@ class _Levels:
             hit = pos >= 0
         else:
             pos, hit = _find(self.keys, keys)
+        if self.dead:
+            hit &= self.alive[pos]
         if hit.all():  # the common case of a warm cache: one gather
             return self.rows[pos], hit
         rows = np.zeros((len(keys), self.width), np.int64)
@@ -60,10 +65,31 @@ class _Levels:
         self.recent_keys, self.recent_rows = _merge(self.recent_keys, self.recent_rows, keys, rows)
         self.size += len(keys)
         if len(self.recent_keys) > len(self.keys) // 8:
+            if self.dead:  # removed keys leave the large run here (one may be back, in the recent run)
+                self.keys, self.rows = self.keys[self.alive], self.rows[self.alive]
             self.keys, self.rows = _merge(self.keys, self.rows, self.recent_keys, self.recent_rows)
+            self.alive, self.dead = np.ones(len(self.keys), bool), 0
             self.recent_keys, self.recent_rows = self.recent_keys[:0], self.recent_rows[:0]
             index = IdIndex(self.keys)
             self.index = index if index.is_table else None
+
+
+    def remove(self, keys: np.ndarray) -> None:
+        """Forget ``keys`` (those stored; others are ignored): their next look-up misses."""
+        self.version += 1
+        keys = np.unique(np.asarray(keys, np.int64))
+        if len(self.keys):
+            pos = self.index.rows(keys) if self.index is not None else _find(self.keys, keys)[0]
+            found = (pos >= 0) & (self.keys[np.maximum(pos, 0)] == keys)
+            at = pos[found]
+            newly = int(self.alive[at].sum()) if len(at) else 0
+            self.alive[at] = False
+            self.dead += newly
+            self.size -= newly
+        if len(self.recent_keys):
+            keep = ~np.isin(self.recent_keys, keys)
+            self.size -= int((~keep).sum())
+            self.recent_keys, self.recent_rows = self.recent_keys[keep], self.recent_rows[keep]
 
 
 def _find(sorted_keys: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,12 +148,13 @@ class ReadCache:
                 levels = self._levels[(entity, h)] = _Levels(len(self.columns[entity]))
                 self._forget_older(h)
             rows, hit = levels.get(keys)
+            version = levels.version
         if hit.all():
             return rows
         missing = np.unique(keys[~hit])
         computed = compute(missing)
         with self._lock:
-            fresh = self._levels.get((entity, h)) is levels
+            fresh = self._levels.get((entity, h)) is levels and levels.version == version
             if fresh and sum(lv.size for lv in self._levels.values()) + len(missing) <= self.max_entries:
                 _, known = levels.get(missing)  # another thread may have added some meanwhile
                 levels.put(missing[~known], computed[~known])
@@ -139,10 +166,19 @@ class ReadCache:
         newest = sorted({b for _, b in self._levels}, reverse=True)[:2]
         self._levels = {k: v for k, v in self._levels.items() if k[1] in newest or k[1] == h}
 
-    def invalidate_from(self, bucket: int) -> None:
-        """Forget counts that may include ``bucket``: those of requests in a later bucket."""
+    def invalidate_keys(self, keys: Mapping[str, np.ndarray], buckets: np.ndarray) -> None:
+        """Forget the counts an event batch may have changed: for each entity, the keys of its events (``keys[e]``,
+        -1 for none), in the levels of request buckets after each event's bucket. The rest of the cache stays:
+        a late batch costs the requests that follow only the keys it touched."""
+        buckets = np.asarray(buckets, np.int64)
         with self._lock:
-            self._levels = {k: v for k, v in self._levels.items() if k[1] <= bucket}
+            for (entity, h), level in self._levels.items():
+                entity_keys = keys.get(entity)
+                if entity_keys is None:
+                    continue
+                hit = entity_keys[(buckets < h) & (entity_keys >= 0)]
+                if len(hit):
+                    level.remove(hit)
 
     def clear(self) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from features.catalog import ACCOUNT, Catalog
 from features.columns import EventArrays
 from features.contract import ENUMS
 from features.definitions import FeatureSet
-from features.offline import RowArrays, count_events, evaluate, row_queries
+from features.offline import EventView, RowArrays, count_events, evaluate, row_queries
 from features.online.base import OnlineStore
 from features.online.cache import ReadCache
 
@@ -61,10 +61,11 @@ class OnlineFeatures:
         ev = EventArrays.from_table(events)
         if not len(ev):
             return 0
-        # Cached reads of later request buckets may include these events' buckets (late events): drop them,
-        # now (another process may have counted them already) and again once this process has counted them.
-        first_bucket = int(ev.time.min() // self.bucket_ms)
-        self.cache.invalidate_from(first_bucket)
+        # Cached reads of later request buckets may include these events' buckets (late events): forget the
+        # keys they touch, now (another process may have counted them already) and again once this process
+        # has counted them (a request may have read the store in between).
+        touched, buckets = self._touched_keys(ev), ev.time // self.bucket_ms
+        self.cache.invalidate_keys(touched, buckets)
         fresh = self.store.add_new("events", ev.event_id, ev.time // self.bucket_ms)
         if not fresh.all():
             # Counted already, maybe by another process sharing the store; this process's follow state may
@@ -82,8 +83,14 @@ class OnlineFeatures:
         for counter, table in enumerate(tables):
             if table is not None and len(table):
                 self.store.increment(counter, *table.entries(), now=self._now)
-        self.cache.invalidate_from(first_bucket)
+        self.cache.invalidate_keys(touched, buckets)
         return len(ev)
+
+    def _touched_keys(self, ev: EventArrays) -> dict[str, np.ndarray]:
+        """Each cached entity's key of every event (-1 where it has none): a superset of the counts it moves,
+        follower counts included (a follow's key for ``account`` is the followed account)."""
+        view = EventView(ev, self.catalog, self.bucket_ms, {})
+        return {entity: view.keys(entity) for entity in self.cache.columns}
 
     def _seen_before(self, space: str, members: np.ndarray) -> np.ndarray:
         return ~self.store.add_new(space, members)

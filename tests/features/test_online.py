@@ -299,7 +299,7 @@ def test_cached_reads_equal_fresh_reads_through_late_events(store: StoreFactory,
     cat = catalog()
     online = OnlineFeatures(SET, store(SET), cat)
     if not invalidate:  # control: a cache that is never told about late events serves stale counts
-        monkeypatch.setattr(online.cache, "invalidate_from", lambda bucket: None)
+        monkeypatch.setattr(online.cache, "invalidate_keys", lambda keys, buckets: None)
     grid = pa.concat_tables([request(cat, u, p, T0 + 5 * H + 10) for u in range(3) for p in range(3)])
     online.update(events([(1, 1, "post", 1, "impression", T0 + H), (2, 1, "post", 1, "click", T0 + H + 5)]))
     first = online.get(grid)
@@ -311,6 +311,29 @@ def test_cached_reads_equal_fresh_reads_through_late_events(store: StoreFactory,
     fresh = _uncached(online, grid)
     assert fresh[:, 0].max() == 2
     assert np.array_equal(online.get(grid), fresh) == invalidate
+
+
+def test_a_late_event_forgets_only_the_keys_it_touched(store: StoreFactory) -> None:
+    cat = catalog()
+    online = OnlineFeatures(SET, store(SET), cat)
+    grid = pa.concat_tables([request(cat, u, p, T0 + 5 * H + 10) for u in range(3) for p in range(3)])
+    online.update(events([(1, 1, "post", 1, "impression", T0 + H)]))
+    online.get(grid)  # every key of the grid is cached now
+    read_keys: dict[str, set[int]] = {}
+    window_sums = online.store.window_sums
+
+    def counting(counter: int, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        read_keys.setdefault(SET.counters[counter].entity, set()).update(keys.tolist())
+        return window_sums(counter, keys, lo, hi)
+
+    online.store.window_sums = counting  # type: ignore[method-assign]
+    online.update(events([(2, 2, "post", 2, "impression", T0 + 2 * H)]))  # late: user 2 on post 2
+    got = online.get(grid)
+    online.store.window_sums = window_sums  # type: ignore[method-assign]
+    assert np.array_equal(got, _uncached(online, grid))
+    # Re-read: post 2, its account (1) and user 2's pairs; posts 0 and 1 and account 0 stay cached.
+    assert read_keys["post"] == {2} and read_keys["account"] == {1}
+    assert len(read_keys["user_account"]) == 1
 
 
 def test_cache_levels_find_every_stored_key_sorted_or_recent() -> None:

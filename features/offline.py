@@ -10,6 +10,7 @@ batch against a store.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -126,8 +127,10 @@ def _packings(ev: EventArrays, catalog: Catalog, bucket_ms: int) -> dict[str, Pa
     return {entity: Packing.of(bucket, max(bound, 0)) for entity, bound in bounds.items()}
 
 
+@functools.lru_cache(maxsize=1024)
 def _lut(counter: Counter) -> np.ndarray:
-    """Which event codes × fan status a counter counts (see :meth:`EventView.code`)."""
+    """Which event codes × fan status a counter counts (see :meth:`EventView.code`); built once per counter
+    (online, every small event batch asks for every counter's), read-only."""
     lut = np.zeros((len(ENUMS["action"]), _N_TYPES, _N_SOURCES), dtype=bool)
     actions = [ENUMS["action"].index(a) for a in counter.actions]
     types = [ENUMS["target_type"].index(t) for t in counter.target_types]
@@ -139,6 +142,7 @@ def _lut(counter: Counter) -> np.ndarray:
     fan = {"all": (0, 1), "fan": (1,), "nonfan": (0,)}[counter.audience]
     for bit in fan:
         out[bit:2 * len(base):2] = base
+    out.flags.writeable = False
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,8 +15,8 @@ from experiments.simulate import simulate
 from features.contract import ENUMS
 from features.definitions import FeatureError
 from features.featuresets import get_feature_set
-from features.offline import DataSource, build_frame
-from features.offline_dask import user_partition
+from features.offline import DataSource, build_frame, row_queries
+from features.offline_dask import _task, user_partition
 from features.settings import FeatureSettings
 
 
@@ -66,3 +67,30 @@ def test_users_spread_evenly_over_partitions() -> None:
     counts = np.bincount(user_partition(np.arange(100_000), 4), minlength=4)
     assert counts.min() > 0.95 * 25_000
     assert np.array_equal(user_partition(np.arange(10), 3), user_partition(np.arange(10), 3))
+
+
+def test_a_worker_without_the_scratch_files_says_so(tmp_path: Path, data: DataSource) -> None:
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 10, 2)
+    catalog = data.catalog()
+    missing = (tmp_path / "gone" / "events.arrow", tmp_path / "gone" / "follows.arrow")
+    with pytest.raises(FeatureError, match="needs workers on the client's machine"):
+        _task(fs, missing, 2, 0, catalog, 3_600_000, row_queries(rows, catalog, 3_600_000))
+
+
+def test_workers_elsewhere_get_their_partitions_sent(client: Client, data: DataSource,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import features.offline_dask as offline_dask
+
+    assert offline_dask.workers_see(client, Path("/")) and not offline_dask.workers_see(client, Path("/nowhere/x"))
+    original, sent = offline_dask._scattered, []
+
+    def scattered(*args: object) -> list:
+        sent.append(len(args))
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(offline_dask, "workers_see", lambda c, folder: False)  # as if on other machines
+    monkeypatch.setattr(offline_dask, "_scattered", scattered)
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 800, 4)
+    dask = build_frame(fs, rows, data, settings=FeatureSettings(engine="dask", dask_partitions=3), client=client)
+    assert sent and np.array_equal(dask.values.view(np.uint32),
+                                   build_frame(fs, rows, data, engine="inprocess").values.view(np.uint32))

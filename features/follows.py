@@ -72,19 +72,24 @@ class FollowState:
         keys = self._index()
         key = self._compact(users, accounts)
         fan = np.zeros(len(key), dtype=bool)
-        base, keys = self._run_of(users, keys) if len(keys) and len(key) else (0, keys)
-        if len(keys) and len(key):
-            # Binary search is many times faster on sorted queries (cache), so sort them first; intervals
-            # are stored in key order, so only the times and the result move at random. Keys of -1 become
-            # one past the largest key and match nothing.
-            qk, q = sort_ids(np.where(key >= 0, key, keys[-1] + 1))
+        base, run = self._run_of(users, keys) if len(keys) and len(key) else (0, keys)
+        if len(run) and len(key):
+            # Binary search is many times faster on sorted queries (cache), so sort them first, unless they
+            # search one user's short run; intervals are stored in key order, so only the times and the result
+            # move at random. Keys of -1 become one past the largest key and match nothing.
+            qk = np.where(key >= 0, key, run[-1] + 1)
+            if len(run) < len(keys):
+                q: np.ndarray | slice = slice(None)
+            else:
+                qk, q = sort_ids(qk)
+            keys = run
             qt = np.asarray(times, np.int64)[q]
             r = np.minimum(np.searchsorted(keys, qk), len(keys) - 1)
             found = keys[r] == qk
             r = r + base
             lo = self._starts[r]
             count = np.where(found, self._starts[r + 1] - lo, 0)
-            hit = np.zeros(len(q), dtype=bool)
+            hit = np.zeros(len(qk), dtype=bool)
             for j in range(int(count.max(initial=0))):  # pairs with several intervals: any may hold t
                 m = np.flatnonzero(count > j)
                 at = lo[m] + j
@@ -147,12 +152,16 @@ class FollowState:
             self._overlay[key] = ivs
         self._overlay_keys = np.array(sorted(self._overlay), dtype=np.int64)
         if len(self._overlay) > max(50_000, len(self.user) // 20):
-            self._fold()
+            self.fold()
         out = np.array(changes, dtype=np.int64).reshape(-1, 3)
         return out[:, 0], out[:, 1], out[:, 2]
 
-    def _fold(self) -> None:
-        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised."""
+    def fold(self) -> None:
+        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised: every
+        query of a pair in the overlay is answered in Python. Done when the overlay grows large, and by a
+        service once it has replayed its history."""
+        if not self._overlay:
+            return
         keep = ~np.isin(pair_key(self.user, self.account), self._overlay_keys)
         rows = [(k >> PAIR_BITS, k & ((1 << PAIR_BITS) - 1), s, u) for k, ivs in self._overlay.items() for s, u in ivs]
         extra = np.array(rows, dtype=np.int64).reshape(-1, 4)

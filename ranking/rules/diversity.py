@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,26 +75,30 @@ class Diversity(Rule):
         return placed
 
     def _placement_one(self, frame: CandidateFrame, depth: int) -> np.ndarray:
-        """:meth:`_placement` for a frame of one request: the same expression per step (so the same floats),
-        written into preallocated arrays, with no per-request grouping."""
+        """:meth:`_placement` for a frame of one request, as a lazy greedy walk: a row's gain only falls as rows
+        are placed above it, so a heap of gains computed earlier bounds every row's current gain, and only the
+        rows at the top of the heap are re-evaluated at each step. Gains are the same floating-point
+        expression as the batch walk's and ties go to the earlier row (heap order is (-gain, row)), so the
+        placement is identical (a test holds the two equal)."""
         score = frame.score
         lo, span = score.min(), score.max() - score.min()
-        relevance = (score - lo) / span if span > 0 else np.ones(len(score))
-        authors, author = np.unique(frame.author_id, return_inverse=True)
-        categories, category = np.unique(frame.category, return_inverse=True)
-        above_author, above_category = np.zeros(len(authors)), np.zeros(len(categories))
-        penalty, other, gain = np.empty(len(frame)), np.empty(len(frame)), np.empty(len(frame))
+        relevance = ((score - lo) / span if span > 0 else np.ones(len(score))).tolist()
+        author = np.unique(frame.author_id, return_inverse=True)[1].ravel().tolist()
+        category = np.unique(frame.category, return_inverse=True)[1].ravel().tolist()
+        above_author, above_category = [0.0] * (max(author) + 1), [0.0] * (max(category) + 1)
+        weight = float(self.weight)
+        heap = [(-r, i) for i, r in enumerate(relevance)]
+        heapq.heapify(heap)
         placed = np.full(len(frame), -1, dtype=np.int64)
-        closed = np.zeros(len(frame), dtype=bool)
         for step in range(min(depth, len(frame))):
-            np.take(above_author, author, out=penalty)
-            np.take(above_category, category, out=other)
-            np.add(penalty, other, out=penalty)
-            np.multiply(self.weight, penalty, out=penalty)
-            np.subtract(relevance, penalty, out=gain)
-            gain[closed] = -np.inf
-            chosen = int(np.argmax(gain))  # the first row of the best gain, as in the batch walk
-            placed[chosen], closed[chosen] = step, True
-            above_author[author[chosen]] += 1
-            above_category[category[chosen]] += 1
+            while True:
+                stale, i = heap[0]
+                gain = relevance[i] - weight * (above_author[author[i]] + above_category[category[i]])
+                if -gain == stale:
+                    break
+                heapq.heapreplace(heap, (-gain, i))  # fell since computed: back in at its current gain
+            heapq.heappop(heap)
+            placed[i] = step
+            above_author[author[i]] += 1
+            above_category[category[i]] += 1
         return placed

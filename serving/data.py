@@ -108,8 +108,6 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
         fs = get_feature_set(name)
         online[slot] = OnlineFeatures(fs, make_store(fs, features), base)
         online[slot].update(events)
-    for updater in online.values():  # the replayed follows, into each state's vectorised index
-        updater.catalog.follows.fold()
     # One live follow state for visibility: the first updater's copy, kept current by every event batch.
     catalog = LiveCatalog(tables, online["follow_feed"].catalog.follows)
     seen = InMemorySeenStore()

@@ -11,7 +11,7 @@ batch against a store.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -153,16 +153,26 @@ def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int, packings: dict[st
         yield s, EventView(chunk, catalog, bucket_ms, packings, fan_codes)
 
 
-def repeat_flags(counter: Counter, ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 seen_before: SeenFn | None) -> np.ndarray:
-    """True for events whose user had an earlier event of the same actions and target types on the same account.
+def repeat_flags(counters: Sequence[Counter], ev: EventArrays, catalog: Catalog, bucket_ms: int,
+                 seen_before: SeenFn | None) -> dict[str, np.ndarray]:
+    """For each repeat space among ``counters``: True for events whose user had an earlier event of the same
+    actions and target types on the same account.
 
-    "Earlier" is by (event time, event id); online, pairs first met in this batch ask ``seen_before``.
+    "Earlier" is by (event time, event id); online, pairs first met in this batch ask ``seen_before``. One pass
+    over the events serves every space (deriving a chunk's keys and codes costs more than testing them).
     """
-    lut = _lut(Counter("account", counter.actions, counter.target_types))
-    found = [(s + idx, view.ev.user[idx], view.account[idx]) for s, view in
-             _chunks(ev, catalog, bucket_ms, {})
-             for idx in [np.flatnonzero(lut[view.code("account", False)])]]
+    luts = {c.repeat_space: _lut(Counter("account", c.actions, c.target_types)) for c in counters if c.repeat}
+    found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {space: [] for space in luts}
+    for s, view in _chunks(ev, catalog, bucket_ms, {}) if luts else ():
+        code = view.code("account", False)
+        for space, lut in luts.items():
+            idx = np.flatnonzero(lut[code])
+            found[space].append((s + idx, view.ev.user[idx], view.account[idx]))
+    return {space: _repeats(ev, parts, space, seen_before) for space, parts in found.items()}
+
+
+def _repeats(ev: EventArrays, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], space: str,
+             seen_before: SeenFn | None) -> np.ndarray:
     idx, users, accounts = (np.concatenate(x) for x in zip(*found, strict=True)) if found else (np.empty(0, int),) * 3
     pair = pair_key(users, accounts)
     order = np.lexsort((ev.event_id[idx], ev.time[idx], pair))
@@ -170,7 +180,7 @@ def repeat_flags(counter: Counter, ev: EventArrays, catalog: Catalog, bucket_ms:
     first = np.concatenate([[True], p[1:] != p[:-1]]) if len(p) else np.empty(0, bool)
     again = ~first
     if seen_before is not None and first.any():
-        again[first] = seen_before(counter.repeat_space, p[first])
+        again[first] = seen_before(space, p[first])
     flags = np.zeros(len(ev), dtype=bool)
     flags[idx[order]] = again
     return flags
@@ -181,10 +191,7 @@ def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: i
     """Counts per (key, bucket) of every event counter of ``fs`` (None for the followers counter)."""
     packings = _packings(ev, catalog, bucket_ms)
     luts = [_lut(c) for c in fs.counters]
-    repeats: dict[str, np.ndarray] = {}
-    for c in fs.counters:
-        if c.repeat and c.repeat_space not in repeats:
-            repeats[c.repeat_space] = repeat_flags(c, ev, catalog, bucket_ms, seen_before)
+    repeats = repeat_flags(fs.counters, ev, catalog, bucket_ms, seen_before)
     # Event codes (without the fan bit) that some fan or non-fan counter counts: only they need fan status.
     fan_codes = np.zeros(_N_CODES + 1, dtype=bool)
     for lut, c in zip(luts, fs.counters, strict=True):

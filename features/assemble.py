@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from features.definitions import FeatureSet, Inputs
+    from features.definitions import Feature, FeatureSet, Inputs
 
 #: Look-ups of many catalogue columns at once: (values, valid), each rows × columns.
 LookupMany = Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]
@@ -131,3 +131,45 @@ def _division(rows: list[tuple[int, int, int, float, float, float]], is_ratio: b
                      prior_num.astype(np.float64) if is_ratio else None,
                      prior_den.astype(np.float64) if is_ratio else None, default.astype(np.float64))
 
+
+def by_definition(fs: FeatureSet, inputs: Inputs) -> np.ndarray:
+    """The feature matrix of ``fs`` one feature at a time, as each declaration reads: the specification the
+    plan is held to."""
+    n = inputs.counts.shape[0]
+    out = np.empty((n, len(fs.features)), dtype=np.float32)
+    done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for j, f in enumerate(fs.features):
+        values, valid = _evaluate(fs, f, inputs, done)
+        values = np.where(valid, values, f.default)
+        done[f.name] = (values, valid)
+        out[:, j] = values
+    return out
+
+
+def _evaluate(fs: FeatureSet, f: Feature, inputs: Inputs,
+              done: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    from features.definitions import Count, Lookup, Ratio, Relative
+
+    spec = f.spec
+
+    def operand(x: str | Count) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(x, str):
+            return done[x]
+        return inputs.counts[:, fs.read_index(f, x)].astype(np.float64), inputs.valid[f.entity]
+
+    if isinstance(spec, Count):
+        return operand(spec)
+    if isinstance(spec, Ratio):
+        (num, vn), (den, vd) = operand(spec.num), operand(spec.den)
+        den = den + spec.prior_den
+        ok = vn & vd & (den != 0)
+        return (num + spec.prior_num) / np.where(ok, den, 1.0), ok
+    if isinstance(spec, Relative):
+        (a, va), (b, vb) = done[spec.a], done[spec.b]
+        ok = va & vb & (b != 0)
+        return a / np.where(ok, b, 1.0), ok
+    if isinstance(spec, Lookup):
+        if spec.column == "followers":
+            return inputs.counts[:, fs.read_index(f, None)].astype(np.float64), inputs.valid["account"]
+        return inputs.lookup(spec.column)
+    return inputs.provided(spec.name)

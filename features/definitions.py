@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from features.assemble import AssemblyPlan
+from features.assemble import AssemblyPlan, by_definition
 from features.contract import ENUMS
 
 ENTITIES: tuple[str, ...] = (
@@ -350,42 +350,9 @@ class FeatureSet:
         return self.plan.run(inputs, inputs.lookup_many)
 
     def assemble_reference(self, inputs: Inputs) -> np.ndarray:
-        """The feature matrix by the definitions, one feature at a time (the specification of :meth:`assemble`)."""
-        n = inputs.counts.shape[0]
-        out = np.empty((n, len(self.features)), dtype=np.float32)
-        done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for j, f in enumerate(self.features):
-            values, valid = self._evaluate(f, inputs, done)
-            values = np.where(valid, values, f.default)
-            done[f.name] = (values, valid)
-            out[:, j] = values
-        return out
-
-    def _evaluate(self, f: Feature, inputs: Inputs,
-                  done: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        spec = f.spec
-
-        def operand(x: str | Count) -> tuple[np.ndarray, np.ndarray]:
-            if isinstance(x, str):
-                return done[x]
-            return inputs.counts[:, self.read_index(f, x)].astype(np.float64), inputs.valid[f.entity]
-
-        if isinstance(spec, Count):
-            return operand(spec)
-        if isinstance(spec, Ratio):
-            (num, vn), (den, vd) = operand(spec.num), operand(spec.den)
-            den = den + spec.prior_den
-            ok = vn & vd & (den != 0)
-            return (num + spec.prior_num) / np.where(ok, den, 1.0), ok
-        if isinstance(spec, Relative):
-            (a, va), (b, vb) = done[spec.a], done[spec.b]
-            ok = va & vb & (b != 0)
-            return a / np.where(ok, b, 1.0), ok
-        if isinstance(spec, Lookup):
-            if spec.column == "followers":
-                return inputs.counts[:, self.read_index(f, None)].astype(np.float64), inputs.valid["account"]
-            return inputs.lookup(spec.column)
-        return inputs.provided(spec.name)
+        """The feature matrix by the definitions, one feature at a time (the specification of :meth:`assemble`,
+        :func:`features.assemble.by_definition`)."""
+        return by_definition(self, inputs)
 
 
 def _references(spec: Spec) -> list[str]:

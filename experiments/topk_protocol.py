@@ -1,10 +1,11 @@
 """The top-k protocol: train/test splits of interaction pairs and top-10 scoring, as published tables use them.
 
 * :func:`stratified_split` reproduces microsoft/recommenders 1.2.1 ``python_stratified_split`` row for row
-  (the protocol of its MovieLens-100k table): ``numpy.random.seed(seed)`` then one ``rand`` per row in input
-  order, rows sorted by (user, that number), and per user the first ``round(ratio · n)`` rows (numpy's round,
-  half to even) go to train. The legacy ``RandomState(seed)`` gives the same stream without touching numpy's
-  global state. recommenders is not a dependency; its algorithm is re-implemented here.
+  (the protocol of its MovieLens-100k table): one uniform draw per row in input order from the stream that
+  seed gives numpy's legacy generator (recommenders seeds numpy's global one; here a local
+  ``RandomState(seed)`` gives the same stream and touches no global state), rows sorted by (user, that
+  number), and per user the first ``round(ratio · n)`` rows (numpy's round, half to even) go to train.
+  recommenders is not a dependency; its algorithm is re-implemented here.
 * :func:`temporal_split` is the temporal protocol of this project: **per user**, the last ``1 - ratio`` of
   the user's interactions by time are the test (recommenders' ``python_chrono_split`` semantics; ties in
   time keep input order). Chosen over a global cut-off because every user with two or more interactions is

@@ -49,6 +49,11 @@ def _at(values: np.ndarray, rows: np.ndarray, missing: float = -1) -> np.ndarray
     return out
 
 
+def _lookup_valid(column: str, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where a look-up has a value: the row exists (and a tier state is set: W1 and H1 have none, coded -1)."""
+    return (rows >= 0) & (values >= 0) if column == "tier_state" else rows >= 0
+
+
 class Catalog:
     """Catalogue attributes by id, and the follow graph; see the module docstring."""
 
@@ -174,7 +179,7 @@ class Catalog:
         if column in self._lookup_at:
             entity, i = self._lookup_at[column]
             out = self._lookup_blocks[entity][0][at[entity], i]
-            return out, (at[entity] >= 0) & (out >= 0 if column == "tier_state" else True)
+            return out, _lookup_valid(column, at[entity], out)
         if column == "freshness_hours":
             return (t - _at(self.post_created, post)) / HOUR_MS, post >= 0
         if column == "launch_age_hours":
@@ -196,7 +201,7 @@ class Catalog:
             if entity not in gathered:
                 gathered[entity] = self._lookup_blocks[entity][0][at[entity]]
             values[:, j] = out = gathered[entity][:, i]
-            valid[:, j] = (at[entity] >= 0) & (out >= 0 if column == "tier_state" else True)
+            valid[:, j] = _lookup_valid(column, at[entity], out)
         return values, valid
 
     def candidate_rows(self, users: np.ndarray, target_type: str, targets: np.ndarray, request_ms: np.ndarray | int,

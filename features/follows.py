@@ -152,14 +152,14 @@ class FollowState:
             self._overlay[key] = ivs
         self._overlay_keys = np.array(sorted(self._overlay), dtype=np.int64)
         if len(self._overlay) > max(50_000, len(self.user) // 20):
-            self.fold()
+            self._fold()
         out = np.array(changes, dtype=np.int64).reshape(-1, 3)
         return out[:, 0], out[:, 1], out[:, 2]
 
-    def fold(self) -> None:
-        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised: every
-        query of a pair in the overlay is answered in Python. Done when the overlay grows large, and by a
-        service once it has replayed its history."""
+    def _fold(self) -> None:
+        """Move the overlay into the base intervals (and re-index), so fan look-ups stay vectorised (a query of
+        a pair in the overlay is answered in Python). Done once the overlay grows large: each fold makes this
+        state's own copy of the base arrays, which copies made by :meth:`copy` otherwise share."""
         if not self._overlay:
             return
         keep = ~np.isin(pair_key(self.user, self.account), self._overlay_keys)

@@ -9,6 +9,7 @@ sortable int64; that keeps the packed key small however large the ids or timesta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,11 +40,10 @@ class WindowIndex:
     def __init__(self, keys: np.ndarray | Sequence[np.ndarray], times: np.ndarray) -> None:
         cols = _columns(keys)
         times = np.asarray(times, dtype=np.int64)
-        self._uniques = [np.unique(c) for c in cols]
-        self._unique_rows = [IdIndex(u) for u in self._uniques]
-        radix = 1
-        for u in self._uniques:
-            radix *= len(u) + 1
+        self._ranks = [IdIndex(np.unique(c)) for c in cols]  # each key column's dense rank (-1: unseen)
+        self._radices = [index.size + 1 for index in self._ranks]
+        radix = math.prod(self._radices)  # Python ints: the overflow check below sees the true product
+        self._rest = math.prod(self._radices[1:])  # packed keys per value of the first key column
         self._times = np.unique(times)
         if radix * (len(self._times) + 1) >= _LIMIT:
             raise OverflowError("too many distinct keys and times for one WindowIndex")
@@ -60,10 +60,10 @@ class WindowIndex:
         """Dense packed key of each row and whether every part of it occurs among the records."""
         packed = np.zeros(len(cols[0]) if cols else 0, dtype=np.int64)
         known = np.ones(len(packed), dtype=bool)
-        for col, uniq, index in zip(cols, self._uniques, self._unique_rows, strict=True):
+        for col, index, size in zip(cols, self._ranks, self._radices, strict=True):
             pos = index.rows(col)
             known &= pos >= 0
-            packed = packed * (len(uniq) + 1) + np.maximum(pos, 0)
+            packed = packed * size + np.maximum(pos, 0)
         return packed, known
 
     def slices(self, keys: np.ndarray | Sequence[np.ndarray], lo_ms: np.ndarray | int,
@@ -91,11 +91,8 @@ class WindowIndex:
         """
         if len(first) < 2 or not len(self._sorted) or not bool((first == first[0]).all()):
             return 0, self._sorted
-        rest = 1
-        for uniq in self._uniques[1:]:
-            rest *= len(uniq) + 1
-        head = int(packed[0]) // rest  # the first key's dense rank (0 when it is unknown: harmless, see known)
-        width = rest * self._span  # composite values of one first key
+        head = int(packed[0]) // self._rest  # the first key's dense rank (0 when unknown: harmless, see known)
+        width = self._rest * self._span  # composite values of one first key
         lo, hi = np.searchsorted(self._sorted, [head * width, (head + 1) * width])
         return int(lo), self._sorted[lo:hi]
 

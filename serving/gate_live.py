@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from features.columns import EventArrays
 from features.contract import code, enum_codes
-from ranking.catalog import lookup
+from features.ids import IdIndex
 from ranking.gate.decide import decide
 from ranking.gate.explain import LOGGED_NUMBERS, explain, level_name
 from ranking.gate.lockstep import LockstepDetector
@@ -107,22 +107,16 @@ class PostFacts:
 
     def rows(self, post_ids: np.ndarray) -> np.ndarray:
         """Row of each post id, -1 where unknown."""
-        order, sorted_ids = self._sorted
-        at = lookup(sorted_ids, post_ids)
-        return np.where(at >= 0, order[np.maximum(at, 0)], -1)
+        return self._ids.rows(post_ids)
 
     @cached_property
-    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
-        """Rows in post-id order and the ids in that order (what :meth:`rows` searches)."""
-        order = np.argsort(self.post_id, kind="stable")
-        return order, self.post_id[order]
+    def _ids(self) -> IdIndex:
+        return IdIndex(self.post_id)
 
 
 def rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Row of each ``wanted`` id in the unsorted ``ids``, -1 where it is absent."""
-    order = np.argsort(ids, kind="stable")
-    at = lookup(ids[order], wanted)
-    return np.where(at >= 0, order[np.maximum(at, 0)], -1)
+    return IdIndex(ids).rows(wanted)
 
 
 class LiveGate:

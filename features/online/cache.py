@@ -25,10 +25,11 @@ from features.offline import ReadFn, RowQueries, answer_entity, reads_by_entity
 class _Levels:
     """Cached rows of one (entity, bucket): two sorted runs of keys with their rows, a large one and a recent one.
 
-    A look-up is a binary search in the large run, and one in the recent run for the keys it misses, all in
+    A look-up goes through the large run's :class:`~features.ids.IdIndex` (a direct table for compact ids such as
+    posts', a binary search otherwise), then a binary search in the recent run for the keys it misses, all in
     bulk. New keys are merged into the recent run (its size, not the cache's, is what a put costs); the
     recent run is merged into the large one once it passes an eighth of it, so merging costs a constant per
-    key however large the cache grows.
+    key however large the cache grows. Removed keys of the large run are only marked (``alive``) until then.
     """
 
     def __init__(self, width: int) -> None:
@@ -36,20 +37,17 @@ class _Levels:
         self.keys, self.rows = np.zeros(0, np.int64), np.zeros((0, width), np.int64)
         self.recent_keys, self.recent_rows = np.zeros(0, np.int64), np.zeros((0, width), np.int64)
         self.size = 0
-        self.index: IdIndex | None = None  # over :attr:`keys` when they are compact (rebuilt at each merge)
+        self.index = IdIndex(self.keys)  # over :attr:`keys`, rebuilt at each merge
         self.alive = np.ones(0, bool)  # per key of the large run: False once removed (dropped at the next merge)
         self.dead = 0
         self.version = 0  # moves at every removal: a value computed before it must not be stored after it
 
     def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows of ``keys`` (zeros where absent) and which were found."""
-        if self.index is not None:  # ids of posts, products, accounts: a direct table, no binary search
-            pos = self.index.rows(keys)
-            hit = pos >= 0
-        else:
-            pos, hit = _find(self.keys, keys)
+        pos = self.index.rows(keys)
+        hit = pos >= 0
         if self.dead:
-            hit &= self.alive[pos]
+            hit &= self.alive[np.maximum(pos, 0)]
         if hit.all():  # the common case of a warm cache: one gather
             return self.rows[pos], hit
         rows = np.zeros((len(keys), self.width), np.int64)
@@ -70,19 +68,16 @@ class _Levels:
             self.keys, self.rows = _merge(self.keys, self.rows, self.recent_keys, self.recent_rows)
             self.alive, self.dead = np.ones(len(self.keys), bool), 0
             self.recent_keys, self.recent_rows = self.recent_keys[:0], self.recent_rows[:0]
-            index = IdIndex(self.keys)
-            self.index = index if index.is_table else None
-
+            self.index = IdIndex(self.keys)
 
     def remove(self, keys: np.ndarray) -> None:
         """Forget ``keys`` (those stored; others are ignored): their next look-up misses."""
         self.version += 1
         keys = np.unique(np.asarray(keys, np.int64))
         if len(self.keys):
-            pos = self.index.rows(keys) if self.index is not None else _find(self.keys, keys)[0]
-            found = (pos >= 0) & (self.keys[np.maximum(pos, 0)] == keys)
-            at = pos[found]
-            newly = int(self.alive[at].sum()) if len(at) else 0
+            at = self.index.rows(keys)
+            at = at[at >= 0]
+            newly = int(self.alive[at].sum())
             self.alive[at] = False
             self.dead += newly
             self.size -= newly

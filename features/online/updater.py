@@ -66,7 +66,7 @@ class OnlineFeatures:
         # has counted them (a request may have read the store in between).
         touched, buckets = self._touched_keys(ev), ev.time // self.bucket_ms
         self.cache.invalidate_keys(touched, buckets)
-        fresh = self.store.add_new("events", ev.event_id, ev.time // self.bucket_ms)
+        fresh = self.store.add_new("events", ev.event_id, buckets)
         if not fresh.all():
             # Counted already, maybe by another process sharing the store; this process's follow state may
             # still lack them (applying a follow twice changes nothing), and visibility reads that state.

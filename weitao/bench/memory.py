@@ -44,19 +44,18 @@ def write_world(out: Path, items: int, users: int, events: int, seed: int) -> di
     return {name: t.num_rows for name, t in tables.items()}
 
 
-def _child(bench_root: str, data_dir: str, requests: int, items: int, seed: int) -> dict[str, Any]:
-    """Runs in the spawned process: load, rank, measure (see the module docstring)."""
-    rss = {"imports": 0.0}
+def _child(bench_root: str, data_dir: str, scratch: str, requests: int, items: int, seed: int) -> dict[str, Any]:
+    """Runs in the spawned process: load, rank, measure (see the module docstring); the service's page and event
+    logs go under ``scratch``."""
     from ranking.ann import ItemIndex
     from ranking.request import RankRequest
     from serving.app import create_app
     from weitao.bench.rank_path import load_world
 
-    rss["imports"] = _rss_mb()
+    rss = {"imports": _rss_mb()}
     config = load_world(Path(bench_root)).service_config()
-    scratch = Path(tempfile.mkdtemp(prefix="weitao-bench-memory-"))
-    serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": scratch / "served",
-                                                "event_log_dir": scratch / "events"})
+    serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": Path(scratch) / "served",
+                                                "event_log_dir": Path(scratch) / "events"})
     state = create_app(replace(config, serving=serving), background=False).state.service
     start = time.perf_counter()
     state.load()
@@ -92,6 +91,7 @@ def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_0
         sizes = write_world(data_dir, items, users, events, seed)
         world_s = time.perf_counter() - t0
         with multiprocessing.get_context("spawn").Pool(1) as pool:
-            child = pool.apply(_child, (str(bench_root), str(data_dir), requests, items, seed))
+            child = pool.apply(_child, (str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, items,
+                                        seed))
     return {"world": {"items": items, "users": users, "events": events, "tables": sizes, "seconds": world_s},
             **child}

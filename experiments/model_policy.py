@@ -16,15 +16,13 @@ from experiments.world.events import Events, to_table
 from experiments.world.policy import AmplifyBatch, Batch, Observation, Policy
 from features.catalog import Catalog
 from features.contract import code
-from features.featuresets import get_feature_set
+from features.featuresets import SLOT_FEATURE_SET, get_feature_set
 from features.online import make_store
 from features.online.updater import OnlineFeatures
 from features.settings import FeatureSettings
 from ranking.affinity import Affinity
 from ranking.heads import HeadModel
 from ranking.scorers.model import feature_rows
-
-SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 
 
 class ModelPolicy:

@@ -171,6 +171,31 @@ def _sets() -> dict[str, FeatureSet]:
 #: Every feature set the engine knows, by name.
 FEATURE_SETS: dict[str, FeatureSet] = _sets()
 
+#: The feature set each ranked slot trains and serves on (the hotlist has no slot ranker of this kind).
+SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
+
+
+def _product_columns_of_posts() -> dict[str, str]:
+    out = {"prod_launch_age_hours": "post_freshness_hours", "prod_launch_hour": "post_posting_hour"}
+    for who in ("fan", "nonfan"):
+        out |= {f"prod_{who}_{what}": f"post_{who}_{what}" for what in ("impressions", "clicks", "click_rate")}
+    return out
+
+
+#: Feature sets whose rankers also learn from another set's training rows: the same users and accounts seen
+#: through another kind of item. set -> (source set, {column: the source's column of the same meaning}).
+#: Columns of the same name are the same declaration in both sets; a column with no counterpart is missing
+#: (NaN) on the source's rows. New-arrival impressions are few (a tenth of the sessions); the follow feed's
+#: teach it the user-account and account signals it shares.
+TRANSFER: dict[str, tuple[str, dict[str, str]]] = {"new_arrival_v1": ("follow_feed_v1", _product_columns_of_posts())}
+
+
+def transfer_columns(target: FeatureSet, source: FeatureSet) -> list[str | None]:
+    """For each column of ``target``, the column of ``source`` that carries it (``None``: missing there)."""
+    renamed = TRANSFER.get(target.name, (None, {}))[1]
+    known = set(source.columns)
+    return [c if c in known else renamed.get(c) for c in target.columns]
+
 
 def get_feature_set(name: str) -> FeatureSet:
     """The feature set called ``name`` (raises :class:`FeatureError` naming the known sets)."""

@@ -89,14 +89,5 @@ class CompiledHeads:
         X = np.ascontiguousarray(X, dtype=np.float64)  # lleaves reads rows in C order; one copy for all heads
         if X.ndim != 2 or X.shape[1] != len(h.feature_names):
             raise ValueError(f"X: expected shape (n, {len(h.feature_names)}), got {X.shape}")
-        total = np.zeros(len(X))
-        for name, prior in h.priors.items():
-            weight = h.blend.get(name, 0.0)
-            forest = self.forests.get(name)
-            if forest is None:
-                total += weight * prior
-                continue
-            raw = forest(X)
-            cal = h.calibration.get(name)
-            total += weight * (np.interp(raw, cal[0], cal[1]) if cal is not None and len(cal[0]) > 1 else raw)
-        return total
+        raw = {name: forest(X) for name, forest in self.forests.items()}
+        return h.blended(h.combine(raw, len(X)), len(X))

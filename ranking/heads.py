@@ -1,8 +1,12 @@
 """Inference side of a multi-head slot model: load LightGBM heads, calibrate, blend.
 
 Training writes this format (``training.ranker``); the service and the simulated world only read it.
-A model directory holds ``meta.json`` (kind, slot, feature set, heads, blend, calibration) and one
-LightGBM text file per head. Nothing in it executes code when loaded.
+A model directory holds ``meta.json`` (kind, slot, feature set, heads, blend, calibration, conditions) and
+one LightGBM text file per head. Nothing in it executes code when loaded.
+
+A head may be conditional on another (``given``): it was learned among the rows where the other head's action
+happened, and its probability per impression is the product of the two (an engagement or a purchase needs a
+click first). Rare actions learned among clicks see a far denser signal than among all impressions.
 """
 
 from __future__ import annotations
@@ -28,29 +32,47 @@ class HeadModel:
     calibration: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     blend: dict[str, float] = field(default_factory=dict)
     n_jobs: int = 1
+    given: dict[str, str] = field(default_factory=dict)  # head -> the head it is conditional on
+
+    def __post_init__(self) -> None:
+        for head, condition in self.given.items():
+            if head not in self.priors or condition not in self.priors or condition in self.given:
+                raise ValueError(f"given: {head!r} -> {condition!r} must join two heads of the model, "
+                                 "and the condition must itself be unconditional")
+
+    def combine(self, raw: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Per-impression probability of every head from its forest's raw output (``raw[head]``; heads without
+        a booster are their prior): calibrated, then multiplied by the condition's probability where given."""
+        out = {}
+        for head, prior in self.priors.items():
+            r = raw.get(head)
+            if r is None:
+                out[head] = np.full(n, prior)
+                continue
+            cal = self.calibration.get(head)
+            out[head] = np.interp(r, cal[0], cal[1]) if cal is not None and len(cal[0]) > 1 else r
+        for head, condition in self.given.items():
+            out[head] = out[head] * out[condition]
+        return out
+
+    def blended(self, probs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """The blend of per-head probabilities: their sum weighted by ``blend``."""
+        total = np.zeros(n)
+        for head, p in probs.items():
+            total += self.blend.get(head, 0.0) * p
+        return total
 
     def predict_heads(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Calibrated probability of each head's action for every row of ``X``."""
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             raise ValueError(f"X: expected shape (n, {len(self.feature_names)}), got {X.shape}")
-        out = {}
-        for head, prior in self.priors.items():
-            booster = self.boosters.get(head)
-            if booster is None:
-                out[head] = np.full(len(X), prior)
-                continue
-            raw = booster.predict(X, num_threads=self.n_jobs)
-            cal = self.calibration.get(head)
-            out[head] = np.interp(raw, cal[0], cal[1]) if cal is not None and len(cal[0]) > 1 else raw
-        return out
+        raw = {head: b.predict(X, num_threads=self.n_jobs) for head, b in self.boosters.items()}
+        return self.combine(raw, len(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Blended score: the sum of head probabilities times their weights."""
-        total = np.zeros(len(X))
-        for head, p in self.predict_heads(X).items():
-            total += self.blend.get(head, 0.0) * p
-        return total
+        return self.blended(self.predict_heads(X), len(X))
 
     def save(self, folder: Path, meta: Mapping[str, Any]) -> Path:
         """Write heads as LightGBM text and everything else as JSON; returns ``meta.json``'s path."""
@@ -61,7 +83,7 @@ class HeadModel:
             booster.save_model(str(folder / name))
             heads[head] = name
         files = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in heads.values()}
-        body = {**meta, "heads": heads, "priors": self.priors, "blend": self.blend,
+        body = {**meta, "heads": heads, "priors": self.priors, "blend": self.blend, "given": self.given,
                 "feature_names": self.feature_names, "files": files,
                 "calibration": {h: [c[0].tolist(), c[1].tolist()] for h, c in self.calibration.items()}}
         path = folder / "meta.json"
@@ -79,5 +101,6 @@ class HeadModel:
                 raise ValueError(f"{folder / name}: checksum does not match meta.json")
             boosters[head] = lgb.Booster(model_str=data.decode())
         calibration = {h: (np.asarray(c[0]), np.asarray(c[1])) for h, c in meta["calibration"].items()}
+        # Models written before conditional heads existed have no "given": every head is unconditional.
         return cls(list(meta["feature_names"]), dict(meta["priors"]), boosters, calibration,
-                   dict(meta["blend"]), n_jobs)
+                   dict(meta["blend"]), n_jobs, dict(meta.get("given", {})))

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from features.catalog import Catalog
 from features.columns import EventArrays
 from features.contract import TABLES, code, enum_codes
-from features.featuresets import get_feature_set
+from features.featuresets import SLOT_FEATURE_SET, get_feature_set
 from features.follows import FollowState
 from features.online import make_store
 from features.online.updater import OnlineFeatures
@@ -34,7 +34,6 @@ from ranking.seen import InMemorySeenStore
 from ranking.settings import RankingSettings
 from serving.gate_live import LiveGate, gate_board, latest_assessment, start_gate
 
-SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
 HOUR_MS = 3_600_000
 POPULAR_PER_SLOT = 200
 _IMPRESSION = code("action", "impression")

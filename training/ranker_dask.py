@@ -13,10 +13,9 @@ import dask.array as da
 import lightgbm as lgb
 import numpy as np
 from distributed import Client
-from sklearn.isotonic import IsotonicRegression
 
 from ranking.heads import HeadModel
-from training.ranker import MultiHeadRanker, _check_matrix, check_weight
+from training.ranker import MultiHeadRanker, _check_matrix, check_weight, isotonic
 
 
 def fit_dask(ranker: MultiHeadRanker, X: np.ndarray, y: Mapping[str, np.ndarray], client: Client, *,
@@ -26,14 +25,10 @@ def fit_dask(ranker: MultiHeadRanker, X: np.ndarray, y: Mapping[str, np.ndarray]
 
     X = _check_matrix(X)
     weight = check_weight(sample_weight, len(X))
-    names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(X.shape[1])]
+    names = ranker._check_heads(X, y, feature_names)
     workers = max(len(client.scheduler_info()["workers"]), 1)
     rng = np.random.default_rng(ranker.random_state)
     held = rng.random(len(X)) < ranker.calibration_fraction
-    train = np.flatnonzero(~held)
-    chunk = max(int(np.ceil(len(train) / workers)), 1)
-    dX = da.from_array(X[train], chunks=(chunk, X.shape[1]))
-    dw = da.from_array(weight[train], chunks=(chunk,))
     params = ranker._params(names)
     params.pop("num_threads", None)
     params.pop("force_col_wise", None)
@@ -42,21 +37,21 @@ def fit_dask(ranker: MultiHeadRanker, X: np.ndarray, y: Mapping[str, np.ndarray]
     calibration: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for head in ranker.heads:
         labels = np.asarray(y[head], dtype=np.float32)
-        priors[head] = float(labels.mean()) if len(labels) else 0.0
-        if labels[train].min(initial=0) == labels[train].max(initial=0):
+        rows = ranker.head_rows(head, y, len(X))
+        priors[head] = float(labels[rows].mean()) if rows.any() else 0.0
+        fit, calibrate = np.flatnonzero(rows & ~held), rows & held
+        if labels[fit].min(initial=0) == labels[fit].max(initial=0):
             continue
-        dy = da.from_array(labels[train].astype(np.int32), chunks=(chunk,))
+        chunk = max(int(np.ceil(len(fit) / workers)), 1)
         model = DaskLGBMClassifier(client=client, n_estimators=ranker.n_estimators, **params)
-        model.fit(dX, dy, sample_weight=dw, feature_name=names)
-        booster = model.booster_
-        boosters[head] = booster
-        if held.any():
-            raw = booster.predict(X[held])
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
-                raw, labels[held], sample_weight=weight[held])
-            calibration[head] = (np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64))
+        model.fit(da.from_array(X[fit], chunks=(chunk, X.shape[1])),
+                  da.from_array(labels[fit].astype(np.int32), chunks=(chunk,)),
+                  sample_weight=da.from_array(weight[fit], chunks=(chunk,)), feature_name=names)
+        boosters[head] = model.booster_
+        if calibrate.any():
+            calibration[head] = isotonic(model.booster_.predict(X[calibrate]), labels[calibrate], weight[calibrate])
     ranker.boosters_, ranker.priors_, ranker.calibration_ = boosters, priors, calibration
     ranker.feature_names_, ranker.n_features_in_ = names, X.shape[1]
     ranker.model_ = HeadModel(names, priors, boosters, calibration,
-                              dict(ranker.blend or {h: 1.0 for h in ranker.heads}), ranker.n_jobs)
+                              dict(ranker.blend or {h: 1.0 for h in ranker.heads}), ranker.n_jobs, ranker.given())
     return ranker

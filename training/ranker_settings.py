@@ -33,6 +33,13 @@ class RankerSettings(BaseModel):
     decreasing: list[str] = Field(
         default_factory=lambda: ["post_freshness_hours", "prod_launch_age_hours"],
         description="Features the score may only fall with (LightGBM monotone constraints).")
+    conditional_heads: list[str] = Field(
+        default_factory=lambda: ["engage", "follow", "purchase"],
+        description="Heads learned among clicked impressions only (P(action | click)) and multiplied by the click "
+        "head: every one of these actions follows a click, and among clicks they are far less rare.")
+    transfer_weight: float = Field(
+        1.0, ge=0, description="Weight of a transfer source's impressions in a ranker's training rows (the "
+        "follow feed's for the new-arrival ranker, see features.featuresets.TRANSFER); 0 = the slot's own only.")
     propensity_clip: float = Field(
         0.0, ge=0, description="Weight training rows by 1/propensity of the logging policy, capped at this "
         "value, so rows the logging policy rarely showed count for the pages it did not show; 0 = unweighted.")
@@ -41,4 +48,5 @@ class RankerSettings(BaseModel):
         """Keyword arguments of ``MultiHeadRanker`` (besides heads and blend)."""
         return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
                 "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
-                "n_jobs": self.n_jobs, "decreasing": list(self.decreasing)}
+                "n_jobs": self.n_jobs, "decreasing": list(self.decreasing),
+                "conditional": list(self.conditional_heads)}

@@ -1,8 +1,9 @@
 """Train one slot ranker from contract tables: rows → point-in-time features → heads → held-out metrics.
 
-The split is temporal: impressions before ``split_ms`` train, impressions at or after it are held out.
-Position is a feature during training (it explains logged clicks) and is fixed to 0 when ranking, so
-the model scores what an item would earn at the top of the page.
+The split is temporal: impressions before ``split_ms`` train, impressions at or after it are held out
+(the rows, the factors they see and the rows borrowed from a sibling slot: ``training.slot_rows``).
+Position is a feature during training (it explains logged clicks) and is fixed to 0 when ranking, so the
+model scores what an item would earn at the top of the page.
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ import numpy as np
 import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
-from features.definitions import FeatureSet, provided_names
-from features.featuresets import get_feature_set
-from features.offline import DataSource, build_frame
+from features.definitions import FeatureSet
+from features.featuresets import SLOT_FEATURE_SET, get_feature_set
 from features.settings import FeatureSettings
 from ranking.affinity import Affinity
 from ranking.model_store import seal_model_dir
 from training.impressions import ImpressionRows, impression_rows
 from training.ranker import HEADS, MultiHeadRanker
 from training.ranker_settings import RankerSettings
-
-SLOT_FEATURE_SET = {"follow_feed": "follow_feed_v1", "new_arrival": "new_arrival_v1"}
-PROVIDED_DEFAULTS = {"embedding_similarity": 0.0, "position": 0.0}
+from training.slot_rows import Factors, borrowed_rows, slot_frame
 
 
 @dataclass
@@ -71,38 +69,12 @@ class SlotTraining:
         return folder
 
 
-def with_provided(rows: pa.Table, fs: FeatureSet, values: dict[str, np.ndarray] | None = None) -> pa.Table:
-    """Add the caller-provided columns the feature set reads (defaults where not given)."""
-    values = values or {}
-    for name in provided_names(fs):
-        column = values.get(name, np.full(rows.num_rows, PROVIDED_DEFAULTS.get(name, 0.0)))
-        rows = rows.append_column(name, pa.array(np.asarray(column, np.float64)))
-    return rows
-
-
 def snapshot_id(tables: dict[str, pa.Table]) -> str:
     """A short id of the data a model saw: row counts and the last event time."""
     ev = tables["events"]
     last = ev.column("event_time").cast(pa.int64()).to_numpy().max(initial=0)
     blob = ",".join(f"{k}={t.num_rows}" for k, t in sorted(tables.items())) + f",last={last}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def fit_affinity(tables: dict[str, pa.Table], until_ms: int, random_state: int) -> Affinity | None:
-    """ALS factors of user × account interactions logged before ``until_ms`` (the training days only)."""
-    from training.embeddings import make_embeddings
-    from training.embeddings_interactions import Interactions, interaction_pairs
-
-    ev = tables["events"]
-    before = pa.compute.less(ev.column("event_time").cast(pa.int64()), until_ms)
-    pairs = interaction_pairs(ev.filter(before), target="account", posts=tables["posts"],
-                              products=tables["products"])
-    if len(pairs) < 10:
-        return None
-    model = make_embeddings("als", factors=16, iterations=10, random_state=random_state, num_threads=1)
-    model.fit(Interactions.from_pairs(pairs))
-    return Affinity(model.user_ids_, np.asarray(model.user_factors_), model.item_ids_,
-                    np.asarray(model.item_factors_))
 
 
 def _held_out_metrics(model: MultiHeadRanker, X: np.ndarray, X_top: np.ndarray,
@@ -148,15 +120,19 @@ def train_slot_with(tables: dict[str, pa.Table], slot: str, split_ms: int, ranke
                     features: FeatureSettings) -> SlotTraining:
     """:func:`train_slot` with the blend, LightGBM parameters and seed of the settings tree."""
     return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
-                      features=features, random_state=rankers.random_state, propensity_clip=rankers.propensity_clip)
+                      features=features, random_state=rankers.random_state, propensity_clip=rankers.propensity_clip,
+                      transfer_weight=rankers.transfer_weight)
 
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],
                params: dict[str, Any] | None = None, features: FeatureSettings | None = None,
-               random_state: int = 0, client: Any = None, propensity_clip: float = 0.0) -> SlotTraining:
+               random_state: int = 0, client: Any = None, propensity_clip: float = 0.0,
+               transfer_weight: float = 0.0) -> SlotTraining:
     """Fit the slot's ranker on impressions before ``split_ms`` and score it on those after.
 
-    With a ``distributed.Client`` the heads are trained by ``lightgbm.dask`` on its workers.
+    With ``transfer_weight`` > 0 a feature set with a transfer source also learns from the source slot's
+    impressions, each weighing that much (``training.slot_rows``). With a ``distributed.Client`` the heads are
+    trained by ``lightgbm.dask`` on its workers.
     """
     if slot not in SLOT_FEATURE_SET:
         raise ValueError(f"slot: {slot!r} has no ranker (known: {', '.join(SLOT_FEATURE_SET)})")
@@ -165,36 +141,34 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
     if len(rows) == 0:
         raise ValueError(f"slot: no logged impressions of {slot!r} to train on")
     t = rows.rows.column("request_ms").to_numpy()
-    # Factors come from the first half of the training days and the ranker learns from the second half:
-    # factors fitted on the very clicks a row is labelled with would leak its label.
-    factor_cut = int(t.min(initial=split_ms) + (split_ms - t.min(initial=split_ms)) // 2)
-    affinity = fit_affinity(tables, factor_cut, random_state)
-    provided = {"position": rows.position.astype(np.float64)}
-    if affinity is not None:
-        provided["embedding_similarity"] = affinity.similarity(rows.rows.column("user_id").to_numpy(),
-                                                               rows.rows.column("account_id").to_numpy())
-    frame = build_frame(fs, with_provided(rows.rows, fs, provided), DataSource(tables), settings=features)
-    X = frame.values
     train, held = t < split_ms, t >= split_ms
-    if affinity is not None:
-        train &= t >= factor_cut
     if not train.any() or not held.any():
         raise ValueError(f"split_ms: {split_ms} leaves an empty train or held-out part")
-    params = dict(params or {})
-    model = MultiHeadRanker(heads=HEADS, blend=blend, random_state=random_state, **params)
-    labels = {h: v[train] for h, v in rows.labels.items()}
-    weight = propensity_weights(rows.propensity[train], propensity_clip)
+    factors = Factors.fit(tables, int(t.min()), split_ms, random_state)
+    X = slot_frame(tables, rows, fs, factors, features)
+    X_train, labels = X[train], {h: v[train] for h, v in rows.labels.items()}
+    propensity, share = rows.propensity[train], np.ones(int(train.sum()))
+    borrowed = borrowed_rows(tables, fs, factors, features) if transfer_weight > 0 else None
+    if borrowed is not None:
+        X_train = np.concatenate([X_train, borrowed.X])
+        labels = {h: np.concatenate([v, borrowed.labels[h]]) for h, v in labels.items()}
+        propensity = np.concatenate([propensity, borrowed.propensity])
+        share = np.concatenate([share, np.full(len(borrowed.X), transfer_weight)])
+    weight = propensity_weights(propensity, propensity_clip)
+    weight = share if weight is None else weight * share
+    model = MultiHeadRanker(heads=HEADS, blend=blend, random_state=random_state, **dict(params or {}))
     if client is None:
-        model.fit(X[train], labels, feature_names=frame.columns, sample_weight=weight)
+        model.fit(X_train, labels, feature_names=fs.columns, sample_weight=weight)
     else:
         from training.ranker_dask import fit_dask  # the Dask path only when a cluster is given
 
-        fit_dask(model, X[train], labels, client, feature_names=frame.columns, sample_weight=weight)
+        fit_dask(model, X_train, labels, client, feature_names=fs.columns, sample_weight=weight)
     held_rows = rows.take(held)
     X_held = X[held].copy()
-    if "position" in frame.columns:  # score every logged item as if it were on top
-        X_held[:, frame.columns.index("position")] = 0.0
+    if "position" in fs.columns:  # score every logged item as if it were on top
+        X_held[:, fs.columns.index("position")] = 0.0
     metrics = _held_out_metrics(model, X[held], X_held, held_rows)
+    metrics["borrowed_rows"] = 0 if borrowed is None else len(borrowed.X)
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
-    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out, affinity)
+    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out, factors.full)

@@ -58,10 +58,7 @@ class TappedHeadModel(HeadModel):
         heads = self.predict_heads(X)
         if self.tap is not None:
             self.tap.put(heads)
-        total = np.zeros(len(X))
-        for head, p in heads.items():
-            total += self.blend.get(head, 0.0) * p
-        return total
+        return self.blended(heads, len(X))
 
 
 def train_models(settings: Settings, tables: dict[str, Any], split_ms: int,

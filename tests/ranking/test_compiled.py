@@ -32,6 +32,11 @@ def test_compiled_scores_match_lightgbm(tmp_path: Path) -> None:
     compiled = CompiledHeads.build(head, tmp_path)
     assert compiled.compiled
     np.testing.assert_allclose(compiled.predict(X), head.predict(X), rtol=0, atol=1e-12)
+    # a head conditional on the click is multiplied by it in both paths
+    given = HeadModel(head.feature_names, head.priors, head.boosters, head.calibration, head.blend,
+                      given={"engage": "click"})
+    assert not np.allclose(given.predict(X), head.predict(X))
+    np.testing.assert_allclose(CompiledHeads.build(given, tmp_path).predict(X), given.predict(X), rtol=0, atol=1e-12)
     # the head without a booster ("follow") contributes its prior, as in HeadModel.predict
     assert np.isclose(compiled.predict(X[:1])[0] - head.predict(X[:1])[0], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="X: expected shape"):

@@ -99,3 +99,37 @@ def test_sample_weight_shifts_the_fit_towards_weighted_rows() -> None:
     plain = _model().fit(X, y).predict_heads(X)["click"].mean()
     weighted = _model().fit(X, y, sample_weight=weight).predict_heads(X)["click"].mean()
     assert weighted > plain + 0.05
+
+
+def test_conditional_heads_learn_among_clicks_and_multiply_by_the_click() -> None:
+    """Purchases need a click and then depend on x1 alone: learned among clicks, the head finds x1 and its
+    per-impression probability is P(click) x P(purchase | click), calibrated against the impressions."""
+    X, y = _world(30_000, 11)
+    cond = MultiHeadRanker(**{**_model().__dict__, "conditional": ("engage", "purchase")}).fit(X, y)
+    plain = _model().fit(X, y)
+    clicked = y["click"]
+    assert cond.priors_["purchase"] == pytest.approx(y["purchase"][clicked].mean())
+    assert plain.priors_["purchase"] == pytest.approx(y["purchase"].mean())  # the control: all impressions
+    Xt, yt = _world(20_000, 12)
+    heads = cond.predict_heads(Xt)
+    alone = cond.boosters_["purchase"].predict(Xt)  # the conditional forest, before calibration
+    p_given_click = 1 / (1 + np.exp(-(-2 + 2 * Xt[:, 1])))
+    assert np.corrcoef(alone, p_given_click)[0, 1] > 0.9
+    assert np.corrcoef(plain.boosters_["purchase"].predict(Xt), p_given_click)[0, 1] < 0.9
+    cal = cond.calibration_["purchase"]
+    np.testing.assert_array_equal(heads["purchase"], heads["click"] * np.interp(alone, cal[0], cal[1]))
+    assert expected_calibration_error(yt["purchase"], heads["purchase"]) < 0.02
+    np.testing.assert_allclose(cond.predict(Xt), heads["click"] + 2 * heads["engage"] + 10 * heads["purchase"])
+
+
+def test_conditional_heads_survive_save_and_load(tmp_path: Path) -> None:
+    X, y = _world(5_000, 13)
+    model = MultiHeadRanker(**{**_model().__dict__, "conditional": ("purchase",)}).fit(X, y)
+    model.save(tmp_path / "m", {"kind": "slot_ranker"})
+    loaded = HeadModel.load(tmp_path / "m")
+    assert loaded.given == {"purchase": "click"}
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="conditional"):
+        MultiHeadRanker(conditional=("click",)).fit(X, y)
+    with pytest.raises(ValueError, match="given"):
+        HeadModel(["a"], {"click": 0.1, "buy": 0.01}, given={"buy": "cart"})

@@ -24,7 +24,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import orjson
 import pandas as pd
@@ -73,15 +72,9 @@ class NaiveModel:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Blended score through a pandas DataFrame and ``Booster.predict`` per head."""
         frame = pd.DataFrame(X, columns=self.head.feature_names)
-        total = np.zeros(len(frame))
-        for name, prior in self.head.priors.items():
-            booster: lgb.Booster | None = self.head.boosters.get(name)
-            # One thread, as HeadModel: with one worker per core more threads only contend.
-            raw = np.full(len(frame), prior) if booster is None else booster.predict(frame, num_threads=1)
-            cal = self.head.calibration.get(name)
-            p = np.interp(raw, cal[0], cal[1]) if booster is not None and cal is not None and len(cal[0]) > 1 else raw
-            total += self.head.blend.get(name, 0.0) * p
-        return total
+        # One thread, as HeadModel: with one worker per core more threads only contend.
+        raw = {name: b.predict(frame, num_threads=1) for name, b in self.head.boosters.items()}
+        return self.head.blended(self.head.combine(raw, len(frame)), len(frame))
 
 
 @dataclass

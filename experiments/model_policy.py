@@ -17,8 +17,7 @@ from experiments.world.policy import AmplifyBatch, Batch, Observation, Policy
 from features.catalog import Catalog
 from features.contract import code
 from features.featuresets import SLOT_FEATURE_SET, get_feature_set
-from features.online import make_store
-from features.online.updater import OnlineFeatures
+from features.online.shared import SharedOnline
 from features.settings import FeatureSettings
 from ranking.affinity import Affinity
 from ranking.heads import HeadModel
@@ -37,14 +36,12 @@ class ModelPolicy:
         self.models = dict(models)
         self.affinities = dict(affinities or {})
         self.fallback = fallback
-        self.online: dict[str, OnlineFeatures] = {}
         catalog = Catalog(tables["accounts"], tables["posts"], tables["products"], tables["follows"])
-        history_table = to_table(history)
-        for slot in self.models:
-            fs = get_feature_set(SLOT_FEATURE_SET[slot])
-            online = OnlineFeatures(fs, make_store(fs, settings), catalog)
-            online.update(history_table)
-            self.online[slot] = online
+        # One store for every slot's features, as in the service: each event is counted once.
+        self.updater = SharedOnline.open([get_feature_set(SLOT_FEATURE_SET[s]) for s in self.models], settings,
+                                         catalog)
+        self.updater.update(to_table(history))
+        self.online = {slot: self.updater.view(SLOT_FEATURE_SET[slot]) for slot in self.models}
         self.product_category = tables["products"].column("category").to_numpy().astype(np.int64)
         self.next_event_id = len(history)
         self.last_hour = -1
@@ -56,8 +53,7 @@ class ModelPolicy:
         if len(obs.last_events):
             table = to_table(obs.last_events, first_id=self.next_event_id)
             self.next_event_id += len(obs.last_events)
-            for online in self.online.values():
-                online.update(table)
+            self.updater.update(table)
 
     def score(self, batch: Batch, obs: Observation) -> np.ndarray:
         self._observe(obs)

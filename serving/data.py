@@ -22,8 +22,7 @@ from features.columns import EventArrays
 from features.contract import TABLES, code, enum_codes
 from features.featuresets import SLOT_FEATURE_SET, get_feature_set
 from features.follows import FollowState
-from features.online import make_store
-from features.online.updater import OnlineFeatures
+from features.online.shared import SetView, SharedOnline
 from features.settings import FeatureSettings
 from features.storage import read_table, table_names
 from ranking.catalog import CatalogIndex
@@ -67,7 +66,8 @@ class ServiceData:
     tables: dict[str, pa.Table]
     features_catalog: Catalog  # id look-ups of the feature pipelines, shared by the event intake
     catalog: LiveCatalog
-    online: dict[str, OnlineFeatures]
+    updater: SharedOnline  # counts every event batch once for all slots' feature sets
+    online: dict[str, SetView]  # each slot's features, read from the updater's store
     seen: InMemorySeenStore
     board: HotlistBoard
     gate: LiveGate  # decides which fans-only posts the board shows (``serving.gate_live``)
@@ -102,13 +102,11 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     ev = EventArrays.from_table(events)  # decoded once for every look-back below
     end = int(ev.time.max(initial=0))
     base = Catalog(tables["accounts"], tables["posts"], tables["products"], tables["follows"])
-    online = {}
-    for slot, name in SLOT_FEATURE_SET.items():
-        fs = get_feature_set(name)
-        online[slot] = OnlineFeatures(fs, make_store(fs, features), base)
-        online[slot].update(events)
-    # One live follow state for visibility: the first updater's copy, kept current by every event batch.
-    catalog = LiveCatalog(tables, online["follow_feed"].catalog.follows)
+    updater = SharedOnline.open([get_feature_set(name) for name in SLOT_FEATURE_SET.values()], features, base)
+    updater.update(events)
+    online = {slot: updater.view(name) for slot, name in SLOT_FEATURE_SET.items()}
+    # One live follow state for visibility: the updater's copy, kept current by every event batch.
+    catalog = LiveCatalog(tables, updater.catalog.follows)
     seen = InMemorySeenStore()
     record_impressions(seen, base, ev.take(np.flatnonzero(ev.time >= end - int(ranking.seen_window_hours * HOUR_MS))))
     since = end - int(ranking.hotlist_window_hours * HOUR_MS)
@@ -123,7 +121,7 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     del events, ev, tables
     gc.collect()
     pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the system
-    return ServiceData(kept, base, catalog, online, seen, board, live_gate, base_board, popular, end,
+    return ServiceData(kept, base, catalog, updater, online, seen, board, live_gate, base_board, popular, end,
                        np.sort(kept["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
 
 

@@ -94,8 +94,7 @@ class EventIntake:
         try:
             while self.pending:
                 batch = self.pending[0]
-                for online in self.data.online.values():
-                    online.update(batch)  # deduplicated by event id: a retried batch is not counted twice
+                self.data.updater.update(batch)  # deduplicated by event id: a retried batch is not counted twice
                 arrays = EventArrays.from_table(batch)
                 record_impressions(self.data.seen, self.catalog, arrays)
                 self.data.gate.add(arrays)  # last: a batch retried after a store failure is not counted twice

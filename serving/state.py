@@ -148,7 +148,7 @@ class ServiceState:
         """One pass: apply logged and waiting events, check the online stores, follow the registry, run the gate."""
         assert self.intake is not None and self.data is not None and self.engine is not None
         waiting = self.intake.catch_up(self.now_ms())
-        down = [slot for slot, online in self.data.online.items() if not online.store.healthy()]
+        down = [] if self.data.updater.store.healthy() else list(self.data.online)
         reasons = ([f"online store of {', '.join(down)} unreachable: model slots answer with the fallback"]
                    if down else []) + ([f"{waiting} accepted events wait for the online store"] if waiting else [])
         self.degraded = "; ".join(reasons) or None

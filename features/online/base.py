@@ -8,7 +8,7 @@ keys at once; the same :class:`features.offline.CountTable` arithmetic gives the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -92,4 +92,15 @@ class OnlineStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class FeatureReader(Protocol):
+    """What a scorer reads features through: one feature set's matrix of request rows (an
+    :class:`features.online.updater.OnlineFeatures`, or a view of a shared store)."""
+
+    feature_set: FeatureSet
+
+    def get(self, rows: Any) -> np.ndarray:
+        """Feature matrix (float32, rows × ``feature_set.columns``) of request rows."""
         ...

@@ -42,6 +42,7 @@ class OnlineFeatures:
         self.feature_set, self.store = feature_set, store
         self.catalog = catalog.with_follows(catalog.follows.copy())
         self.cache = ReadCache(feature_set)
+        self.caches: list[ReadCache] = []  # read caches of views over this store (features.online.shared)
         self.bucket_ms = store.layout.bucket_ms
         self._followers = next((i for i, c in enumerate(feature_set.counters) if c.followers), None)
         self._now: int | None = None
@@ -54,7 +55,8 @@ class OnlineFeatures:
     def refresh_catalog(self, catalog: Catalog) -> None:
         """Use a newer catalogue (new posts, products, accounts) and keep the follow state built so far."""
         self.catalog = catalog.with_follows(self.catalog.follows)
-        self.cache.clear()
+        for cache in (self.cache, *self.caches):
+            cache.clear()
 
     def update(self, events: pa.Table) -> int:
         """Count a batch of contract-schema events; returns how many were new (not seen before)."""
@@ -65,7 +67,7 @@ class OnlineFeatures:
         # keys they touch, now (another process may have counted them already) and again once this process
         # has counted them (a request may have read the store in between).
         touched, buckets = self._touched_keys(ev), ev.time // self.bucket_ms
-        self.cache.invalidate_keys(touched, buckets)
+        self._invalidate(touched, buckets)
         fresh = self.store.add_new("events", ev.event_id, buckets)
         if not fresh.all():
             # Counted already, maybe by another process sharing the store; this process's follow state may
@@ -83,8 +85,12 @@ class OnlineFeatures:
         for counter, table in enumerate(tables):
             if table is not None and len(table):
                 self.store.increment(counter, *table.entries(), now=self._now)
-        self.cache.invalidate_keys(touched, buckets)
+        self._invalidate(touched, buckets)
         return len(ev)
+
+    def _invalidate(self, touched: dict[str, np.ndarray], buckets: np.ndarray) -> None:
+        for cache in (self.cache, *self.caches):
+            cache.invalidate_keys(touched, buckets)
 
     def _touched_keys(self, ev: EventArrays) -> dict[str, np.ndarray]:
         """Each cached entity's key of every event (-1 where it has none): a superset of the counts it moves,

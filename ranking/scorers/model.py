@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from features.definitions import FeatureSet, provided_names
 from features.offline import RowArrays
-from features.online.updater import OnlineFeatures
+from features.online.base import FeatureReader
 from ranking.affinity import Affinity
 from ranking.base import FailPolicy, RankContext, Scorer
 from ranking.frame import CandidateFrame
@@ -61,7 +61,7 @@ class ModelScorer(Scorer):
     """
 
     predict: Callable[[np.ndarray], np.ndarray]
-    online: OnlineFeatures
+    online: FeatureReader
     affinity: Affinity | None = None
     version: str = "unversioned"
     name: str = "scorers/model"

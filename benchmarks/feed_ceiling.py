@@ -4,9 +4,10 @@
 
 Trains both rankers as `weitao evaluate feeds` does, runs ours for ``--hours`` of the evaluation window,
 and re-scores every served candidate list offline with: our model, chronological, and scorers that are
-given hidden truth (item quality; account quality, user taste and user×account loyalty). The gap between
-the account-level ceiling and the item-level one is what no model can close without evidence on the
-item itself (its own clicks), so it bounds what the feed targets can ask. Writes results/feed_ceiling.json.
+given hidden truth (item quality; account quality, user taste and user×account loyalty), and ours with one
+hidden part added to its log-score (which part it lacks most). The gap between the account-level ceiling and
+the item-level one is what no model can close without evidence on the item itself (its own clicks), so it
+bounds what the feed targets can ask. Writes results/feed_ceiling.json.
 """
 
 from __future__ import annotations
@@ -75,11 +76,17 @@ def scorers(world: object, batch: object, model: np.ndarray) -> dict[str, np.nda
     loyalty = p.click_loyalty * 1.5 * (pair_uniform(batch.user, batch.author, 11) - 0.5)
     # Item quality is half account quality plus the item's own part (see experiments/world/catalog.py).
     account_q = p.click_quality * 0.5 * pop.accounts.quality[batch.author]
+    own_q = p.click_quality * items.quality[batch.item] - account_q
+    log_ours = np.log(np.maximum(model, 1e-12))
     return {
         "ours": model,
         "chronological": -age,
         "truth: account quality + taste + loyalty + freshness": account_q + taste + loyalty + fresh,
         "truth: item quality + freshness": p.click_quality * items.quality[batch.item] + fresh,
+        # What ours lacks most: each hidden part added to our log-score (as a click logit would add it).
+        "ours + truth: taste": log_ours + taste,
+        "ours + truth: the item's own quality": log_ours + own_q,
+        "ours + truth: account quality": log_ours + account_q,
     }
 
 

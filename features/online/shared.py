@@ -17,7 +17,7 @@ import pyarrow as pa
 from features.catalog import Catalog
 from features.definitions import FeatureError, FeatureSet
 from features.offline import RowArrays, evaluate, row_queries
-from features.online.base import OnlineStore, StoreLayout
+from features.online.base import OnlineStore
 from features.online.cache import ReadCache
 from features.online.updater import OnlineFeatures
 from features.settings import FeatureSettings
@@ -51,16 +51,6 @@ class SetView:
         self._counter = np.array([union.counters.index(c) for c in feature_set.counters], np.int64)
         self.cache = ReadCache(feature_set)
 
-    @property
-    def store(self) -> OnlineStore:
-        """The shared store (for health checks)."""
-        return self.updater.store
-
-    @property
-    def catalog(self) -> Catalog:
-        """The shared catalogue, with the updater's follow state."""
-        return self.updater.catalog
-
     def _read(self, counter: int, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         return self.updater.store.window_sums(int(self._counter[counter]), keys, lo, hi)
 
@@ -90,17 +80,14 @@ class SharedOnline:
 
         return cls(sets, make_store(union_set(sets), settings), catalog)
 
-    @staticmethod
-    def layout(sets: Sequence[FeatureSet], settings: FeatureSettings) -> StoreLayout:
-        """The store layout the union of ``sets`` needs."""
-        return StoreLayout.of(union_set(sets), settings)
-
     @property
     def store(self) -> OnlineStore:
+        """The shared store (for health checks)."""
         return self.updater.store
 
     @property
     def catalog(self) -> Catalog:
+        """The shared catalogue, with the updater's follow state (the service's visibility reads it)."""
         return self.updater.catalog
 
     def update(self, events: pa.Table) -> int:

@@ -75,7 +75,7 @@ class CompiledHeads:
         if cache_dir is None:
             return cls(head, {}, False)
         try:
-            forests = {name: compile_booster(b.model_to_string(), cache_dir) for name, b in head.boosters.items()}
+            forests = {name: compile_booster(head.model_text(name), cache_dir) for name in head.boosters}
         except Exception as e:  # an environment without lleaves/LLVM still serves, only slower
             log.warning("lleaves compilation unavailable, predicting with LightGBM: %s", e)
             return cls(head, {}, False)

@@ -12,14 +12,38 @@ click first). Rare actions learned among clicks see a far denser signal than amo
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import orjson
+
+
+class LazyBoosters(Mapping[str, Any]):
+    """Heads as LightGBM model text, parsed into ``lightgbm.Booster`` objects only when one is asked for.
+
+    A service whose forests are compiled (``ranking.compiled``) never asks, so its workers never import
+    LightGBM (and the scikit-learn and SciPy modules it pulls in): tens of MB per worker.
+    """
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        self.texts = dict(texts)
+        self._parsed: dict[str, Any] = {}
+
+    def __getitem__(self, head: str) -> Any:
+        if head not in self._parsed:
+            import lightgbm as lgb  # only the uncompiled path predicts with LightGBM
+
+            self._parsed[head] = lgb.Booster(model_str=self.texts[head])
+        return self._parsed[head]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
 
 
 @dataclass
@@ -28,7 +52,7 @@ class HeadModel:
 
     feature_names: list[str]
     priors: dict[str, float]
-    boosters: dict[str, lgb.Booster] = field(default_factory=dict)
+    boosters: Mapping[str, Any] = field(default_factory=dict)  # head -> lightgbm.Booster (or LazyBoosters)
     calibration: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     blend: dict[str, float] = field(default_factory=dict)
     n_jobs: int = 1
@@ -54,6 +78,12 @@ class HeadModel:
         for head, condition in self.given.items():
             out[head] = out[head] * out[condition]
         return out
+
+    def model_text(self, head: str) -> str:
+        """The LightGBM model text of a head (without parsing it when it was loaded as text)."""
+        if isinstance(self.boosters, LazyBoosters):
+            return self.boosters.texts[head]
+        return str(self.boosters[head].model_to_string())
 
     def blended(self, probs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
         """The blend of per-head probabilities: their sum weighted by ``blend``."""
@@ -94,12 +124,13 @@ class HeadModel:
     def load(cls, folder: Path, *, n_jobs: int = 1) -> HeadModel:
         """Read a model directory written by :meth:`save`; checksums are verified."""
         meta = orjson.loads((folder / "meta.json").read_bytes())
-        boosters = {}
+        texts = {}
         for head, name in meta["heads"].items():
             data = (folder / name).read_bytes()
             if hashlib.sha256(data).hexdigest() != meta["files"][name]:
                 raise ValueError(f"{folder / name}: checksum does not match meta.json")
-            boosters[head] = lgb.Booster(model_str=data.decode())
+            texts[head] = data.decode()
+        boosters = LazyBoosters(texts)
         calibration = {h: (np.asarray(c[0]), np.asarray(c[1])) for h, c in meta["calibration"].items()}
         # Models written before conditional heads existed have no "given": every head is unconditional.
         return cls(list(meta["feature_names"]), dict(meta["priors"]), boosters, calibration,

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import lightgbm as lgb
 import numpy as np
 import orjson
 
 from features import definitions as features_definitions
+from ranking.heads import LazyBoosters
 
 META_FILE = "meta.json"
 MODEL_ARTIFACT_DIR = "model"  # where tracking logs the folder inside a run, and what a version points at
@@ -80,7 +80,7 @@ class LoadedModel:
     checksum: str
     version: int | None = None
     alias: str | None = None
-    boosters: Mapping[str, lgb.Booster] = field(default_factory=dict, repr=False)
+    boosters: Mapping[str, Any] = field(default_factory=dict, repr=False)  # head -> lightgbm.Booster, parsed lazily
 
 
 # ---------------------------------------------------------------- sealing and checking a folder
@@ -180,21 +180,37 @@ def check_feature_set(meta: Mapping[str, Any], expected: FeatureSetLike) -> None
         )
 
 
-def _parse_heads(model_dir: Path, meta: Mapping[str, Any]) -> dict[str, lgb.Booster]:
+def _parse_heads(model_dir: Path, meta: Mapping[str, Any]) -> LazyBoosters:
+    """Every head parsed as LightGBM model text with one input per column; the texts, parsed lazily later."""
     n_cols = len(meta["feature_set"].get("columns", []))
-    boosters = {}
+    texts = {}
     for head, rel in meta["heads"].items():
+        path = model_dir / rel
         try:
-            booster = lgb.Booster(model_file=str(model_dir / rel))
-        except (lgb.basic.LightGBMError, ValueError, OSError) as e:
+            n_features = _features_of(path)
+        except Exception as e:  # any parser failure means the text is not a model
             raise CorruptArtifact(f"{model_dir}: head {head!r} ({rel}) is not LightGBM model text: {e}") from None
-        if booster.num_feature() != n_cols:
+        if n_features != n_cols:
             raise CorruptArtifact(
-                f"{model_dir}: head {head!r} expects {booster.num_feature()} features, "
-                f"its feature set has {n_cols} columns"
+                f"{model_dir}: head {head!r} expects {n_features} features, its feature set has {n_cols} columns"
             )
-        boosters[head] = booster
-    return boosters
+        texts[head] = path.read_text()
+    return LazyBoosters(texts)
+
+
+def _features_of(path: Path) -> int:
+    """Inputs of the LightGBM model text at ``path``, after parsing every tree of it.
+
+    lleaves' parser when it is installed (the service compiles with it anyway), so a serving worker never
+    imports LightGBM; LightGBM's own otherwise.
+    """
+    try:
+        from lleaves.compiler.ast import parse_to_ast
+    except ImportError:
+        import lightgbm as lgb
+
+        return int(lgb.Booster(model_file=str(path)).num_feature())
+    return len(parse_to_ast(str(path)).features)
 
 
 def _parse_side_files(model_dir: Path, meta: Mapping[str, Any]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from features.featuresets import ENGAGE_PRIOR
 from ranking.gate.signals import wilson_bounds
@@ -33,6 +32,8 @@ def best_probabilities(engagements: np.ndarray, impressions: np.ndarray, prior: 
     ``P(h best) = ∫ f_h(x) Π_{j≠h} F_j(x) dx`` with Beta posteriors f, F, on a grid up to where every
     posterior has (almost) no mass left.
     """
+    from scipy import stats  # only a seller's insights need it: a worker that serves none saves its ~45 MB
+
     live = np.flatnonzero(impressions > 0)
     out = np.zeros(len(impressions))
     if len(live) == 0:

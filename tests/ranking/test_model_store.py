@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import lightgbm as lgb
@@ -52,9 +53,19 @@ def test_a_byte_changed_after_sealing_is_a_corrupt_artifact(tmp_path: Path) -> N
         load_model_dir(tmp_path / "m", FS)
 
 
-def test_unparsable_lightgbm_text_is_a_corrupt_artifact_even_when_sealed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["lleaves", "lightgbm"])
+@pytest.mark.parametrize("damage", ["not a tree", "truncated"])
+def test_unparsable_lightgbm_text_is_a_corrupt_artifact_even_when_sealed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str, damage: str) -> None:
+    """Heads are parsed tree by tree at load: by lleaves' parser where it is installed (a serving worker then
+    never imports LightGBM), by LightGBM's where it is not."""
+    if parser == "lightgbm":
+        monkeypatch.setitem(sys.modules, "lleaves", None)  # as on a machine without lleaves
     make_model(tmp_path / "m")
-    (tmp_path / "m" / "head_click.txt").write_text("this is not a tree\n")
+    assert load_model_dir(tmp_path / "m", FS).boosters["click"].num_feature() == len(FS.columns)  # control
+    head = tmp_path / "m" / "head_click.txt"
+    text = head.read_text()
+    head.write_text("this is not a tree\n" if damage == "not a tree" else text[: text.index("Tree=1") + 40])
     seal_model_dir(tmp_path / "m")
     with pytest.raises(CorruptArtifact, match=r"head 'click'.*not LightGBM model text"):
         load_model_dir(tmp_path / "m", FS)

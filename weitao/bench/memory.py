@@ -5,17 +5,20 @@ The simulated worlds are far smaller than a production catalogue, so the world h
 of events), sized by items, users and events and written once as a contract dataset. The models are a
 prepared bench world's champions: a model's features do not depend on the world it ranks.
 
-A fresh child process (spawned, so nothing of the parent is in its memory) loads the service exactly as a
-worker does (``create_app`` and ``ServiceState.load``: catalogue, online stores replayed from the events,
-seen history, live gate), ranks requests on all three slots, and reports its resident set size (RSS) after
-the imports, after loading, and after the requests. The service's own faiss index is over accounts; to show
-what an item-level index of the whole catalogue would add, the child then builds one
-(:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and reports RSS again.
+A fresh interpreter (nothing of the parent in its memory, and none of the CLI's imports: only what a
+worker imports) loads the service exactly as a worker does (``create_app`` and ``ServiceState.load``:
+catalogue, online stores replayed from the events, seen history, live gate), ranks requests on all three
+slots, and reports its resident set size (RSS) after the imports, after loading, and after the requests.
+The service's own faiss index is over accounts; to show what an item-level index of the whole catalogue
+would add, the child then builds one (:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and reports
+RSS again.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -27,6 +30,8 @@ import psutil
 import pyarrow as pa
 
 DIM = 32  # the rankers' embedding width
+CHILD = ("import json, sys\nfrom weitao.bench.memory import _child\n"
+         "print(json.dumps(_child(*json.loads(sys.argv[1]))))")
 
 
 def _rss_mb() -> float:
@@ -47,13 +52,15 @@ def write_world(out: Path, items: int, users: int, events: int, seed: int) -> di
 def _child(bench_root: str, data_dir: str, scratch: str, requests: int, items: int, seed: int) -> dict[str, Any]:
     """Runs in the spawned process: load, rank, measure (see the module docstring); the service's page and event
     logs go under ``scratch``."""
+    # Only what a service worker imports (the bench world's own modules would bring training's with them).
     from ranking.ann import ItemIndex
     from ranking.request import RankRequest
     from serving.app import create_app
-    from weitao.bench.rank_path import load_world
+    from weitao.service import service_config
+    from weitao.settings import load_settings
 
     rss = {"imports": _rss_mb()}
-    config = load_world(Path(bench_root)).service_config()
+    config = service_config(load_settings(Path(bench_root) / "weitao.toml"))
     serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": Path(scratch) / "served",
                                                 "event_log_dir": Path(scratch) / "events"})
     state = create_app(replace(config, serving=serving), background=False).state.service
@@ -90,8 +97,13 @@ def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_0
         t0 = time.perf_counter()
         sizes = write_world(data_dir, items, users, events, seed)
         world_s = time.perf_counter() - t0
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            child = pool.apply(_child, (str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, items,
-                                        seed))
+        args = [str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, items, seed]
+        # A fresh interpreter that imports only this module: a multiprocessing child would import the parent's
+        # main module again (the whole CLI, training included), which a service worker never does.
+        done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"bench memory: the worker process failed:\n{done.stderr[-4000:]}")
+        child = json.loads(done.stdout.strip().splitlines()[-1])
     return {"world": {"items": items, "users": users, "events": events, "tables": sizes, "seconds": world_s},
             **child}

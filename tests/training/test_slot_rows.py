@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
-from experiments.settings import SimulatorSettings
-from experiments.simulate import build_world, run_history
-from experiments.world.tables import contract_tables
 from features.featuresets import FEATURE_SETS, TRANSFER, get_feature_set, transfer_columns
+from tests.training.test_slot_job import BLEND, tables  # noqa: F401 - the small world fixture
 from training.impressions import impression_rows
 from training.slot_job import train_slot
 from training.slot_rows import Factors, borrowed_rows
 
-BLEND = {"click": 1.0, "engage": 2.0, "follow": 5.0, "purchase": 10.0}
+World = tuple[dict[str, pa.Table], int]
 
 
-@pytest.fixture(scope="module")
-def world() -> tuple[dict[str, pa.Table], int]:
-    w = build_world(SimulatorSettings(), "small", np.random.default_rng(21))
-    run_history(w, SimulatorSettings())
-    return contract_tables(w), w.pop.end_ms - 2 * 86_400_000
-
-
-def test_rows_see_only_factors_fitted_before_their_half(world: tuple[dict[str, pa.Table], int]) -> None:
-    tables, split = world
-    rows = impression_rows(tables, "follow_feed")
+def test_rows_see_only_factors_fitted_before_their_half(tables: World) -> None:  # noqa: F811
+    data, split = tables
+    rows = impression_rows(data, "follow_feed")
     t = rows.rows.column("request_ms").to_numpy()
-    factors = Factors.fit(tables, int(t.min()), split, 0)
+    factors = Factors.fit(data, int(t.min()), split, 0)
     sim = factors.similarity(rows.rows, t)
     first, second, held = t < factors.cut, (t >= factors.cut) & (t < split), t >= split
     assert first.any() and second.any() and held.any()
@@ -37,7 +27,7 @@ def test_rows_see_only_factors_fitted_before_their_half(world: tuple[dict[str, p
     np.testing.assert_array_equal(sim[second], factors.early.similarity(users[second], accounts[second]))
     np.testing.assert_array_equal(sim[held], factors.full.similarity(users[held], accounts[held]))
     # the early factors know nothing of interactions from the cut on: a user first seen then is unknown to them
-    ev = tables["events"]
+    ev = data["events"]
     ev_t, ev_user = ev.column("event_time").cast(pa.int64()).to_numpy(), ev.column("user_id").to_numpy()
     first_seen = {u: tm for u, tm in zip(ev_user[np.argsort(ev_t)][::-1], np.sort(ev_t)[::-1], strict=True)}
     late = [u for u, tm in first_seen.items() if factors.cut <= tm < split and u in set(factors.full.user_ids)]
@@ -59,30 +49,30 @@ def test_shared_columns_mean_the_same_in_both_sets() -> None:
     assert set(TRANSFER) <= set(FEATURE_SETS)
 
 
-def test_new_arrival_borrows_the_follow_feeds_training_rows(world: tuple[dict[str, pa.Table], int]) -> None:
-    tables, split = world
+def test_new_arrival_borrows_the_follow_feeds_training_rows(tables: World) -> None:  # noqa: F811
+    data, split = tables
     fs, source = get_feature_set("new_arrival_v1"), get_feature_set("follow_feed_v1")
-    posts = impression_rows(tables, "follow_feed")
+    posts = impression_rows(data, "follow_feed")
     t = posts.rows.column("request_ms").to_numpy()
-    factors = Factors.fit(tables, int(t.min()), split, 0)
-    borrowed = borrowed_rows(tables, fs, factors, None)
+    factors = Factors.fit(data, int(t.min()), split, 0)
+    borrowed = borrowed_rows(data, fs, factors, None)
     assert borrowed is not None and len(borrowed.X) == int((t < split).sum())
     assert borrowed.labels["click"].sum() == posts.labels["click"][t < split].sum()
     age, fresh = fs.columns.index("prod_launch_age_hours"), source.columns.index("post_freshness_hours")
     rows = posts.take(t < split)
-    hours = (rows.rows.column("request_ms").to_numpy() - _created(tables, rows)) / 3_600_000
+    hours = (rows.rows.column("request_ms").to_numpy() - _created(data, rows)) / 3_600_000
     np.testing.assert_allclose(borrowed.X[:, age], hours, rtol=1e-5)
     assert np.isnan(borrowed.X[:, fs.columns.index("prod_purchases")]).all()  # no counterpart among posts
-    assert fresh >= 0 and borrowed_rows(tables, source, factors, None) is None  # the follow feed borrows nothing
-    alone = train_slot(tables, "new_arrival", split_ms=split, blend=BLEND, params={"n_estimators": 10})
-    pooled = train_slot(tables, "new_arrival", split_ms=split, blend=BLEND, params={"n_estimators": 10},
+    assert fresh >= 0 and borrowed_rows(data, source, factors, None) is None  # the follow feed borrows nothing
+    alone = train_slot(data, "new_arrival", split_ms=split, blend=BLEND, params={"n_estimators": 10})
+    pooled = train_slot(data, "new_arrival", split_ms=split, blend=BLEND, params={"n_estimators": 10},
                         transfer_weight=1.0)
     assert alone.metrics["borrowed_rows"] == 0 and pooled.metrics["borrowed_rows"] == len(borrowed.X)
     assert not np.array_equal(alone.model.predict(alone.held_out["X"]), pooled.model.predict(alone.held_out["X"]))
 
 
-def _created(tables: dict[str, pa.Table], rows: object) -> np.ndarray:
-    posts = tables["posts"]
+def _created(data: dict[str, pa.Table], rows: object) -> np.ndarray:
+    posts = data["posts"]
     ids = posts.column("post_id").to_numpy()
     created = posts.column("created_at").cast(pa.int64()).to_numpy()
     order = np.argsort(ids)

@@ -126,8 +126,10 @@ class LiveGate:
         """``is_fan(users, accounts, at_ms)`` answers from the live follow state."""
         self.facts, self.is_fan, self.settings = facts, is_fan, settings
         n = len(facts.post_id)
-        self.fan_imp, self.fan_eng = np.zeros(n), np.zeros(n)
-        self.level_imp, self.level_eng = np.zeros((n, 5)), np.zeros((n, 5))
+        # Counts of every post, held as int32 (exact, half of float64's memory at catalogue scale); the signals
+        # of a pass are float64 copies of the live rows only.
+        self.fan_imp, self.fan_eng = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        self.level_imp, self.level_eng = np.zeros((n, 5), np.int32), np.zeros((n, 5), np.int32)
         self.state = GateState.empty(n)
         self.reason = np.full(n, -1, np.int16)
         self.numbers: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in LOGGED_NUMBERS}
@@ -228,18 +230,19 @@ class LiveGate:
         n_acc = int(f.account.max(initial=0)) + 1
         acc_imp = np.bincount(f.account, weights=self.fan_imp, minlength=n_acc)
         acc_eng = np.bincount(f.account, weights=self.fan_eng, minlength=n_acc)
-        overall = (self.fan_eng.sum() + 1) / (self.fan_imp.sum() + 10)
+        overall = (float(self.fan_eng.sum()) + 1) / (float(self.fan_imp.sum()) + 10)
         acct = f.account[rows]
         fan_base = (acc_eng[acct] + PRIOR_IMPRESSIONS * overall) / (acc_imp[acct] + PRIOR_IMPRESSIONS)
-        imp, eng = self.level_imp[:, 1:].sum(1), self.level_eng[:, 1:].sum(1)
+        imp, eng = self.level_imp[:, 1:].sum(1, dtype=np.float64), self.level_eng[:, 1:].sum(1, dtype=np.float64)
         cells = 16 * 64
         cell_imp = np.bincount(f.cell, weights=imp, minlength=cells)
         cell_eng = np.bincount(f.cell, weights=eng, minlength=cells)
         pub_overall = (eng.sum() + 1) / (imp.sum() + 10)
         public = (cell_eng + PRIOR_IMPRESSIONS * pub_overall) / (cell_imp + PRIOR_IMPRESSIONS)
         return PostSignals(f.post_id[rows], acct, f.kind[rows], f.tier[rows], f.tier_state[rows], f.preferred[rows],
-                           f.account_created_ms[rows], f.created_ms[rows], self.fan_imp[rows], self.fan_eng[rows],
-                           fan_base, self.level_imp[rows], self.level_eng[rows], public[f.cell[rows]],
+                           f.account_created_ms[rows], f.created_ms[rows], self.fan_imp[rows].astype(np.float64),
+                           self.fan_eng[rows].astype(np.float64), fan_base, self.level_imp[rows].astype(np.float64),
+                           self.level_eng[rows].astype(np.float64), public[f.cell[rows]],
                            self.lockstep_peak[rows], np.full(len(rows), np.nan),
                            reward=None if f.reward is None else f.reward[rows],
                            offsite_share=None if f.offsite is None else f.offsite[rows])

@@ -59,11 +59,16 @@ class LiveCatalog(CatalogIndex):
         return self.follow_state.is_fan(users, np.asarray(accounts, np.int64), at)
 
 
+#: The post columns a worker keeps after loading (seller insights: a post's author, time and visibility).
+POST_COLUMNS = ("post_id", "account_id", "created_at", "visibility")
+
+
 @dataclass
 class ServiceData:
     """The indexed data of one worker."""
 
-    tables: dict[str, pa.Table]
+    tables: dict[str, pa.Table]  # what seller insights read: accounts, and posts' POST_COLUMNS
+    ids: dict[str, np.ndarray]  # the id column of users, posts, products and accounts (the intake's known ids)
     features_catalog: Catalog  # id look-ups of the feature pipelines, shared by the event intake
     catalog: LiveCatalog
     updater: SharedOnline  # counts every event batch once for all slots' feature sets
@@ -116,13 +121,15 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
                            latest_assessment(data_dir))
     board = HotlistBoard(gate_board(base_board, live_gate))
     popular = _popular(tables, ev, recent)
-    # The history is in the stores now; keeping the events table would only hold memory in every worker.
-    kept = {name: t for name, t in tables.items() if name != "events"}
+    # The history is in the stores and the catalogues hold their own columns now: keep only what seller insights
+    # read and the intake's id lists; the rest (events, follows, products, users) would hold memory in every worker.
+    kept = {"accounts": tables["accounts"], "posts": tables["posts"].select(list(POST_COLUMNS))}
+    ids = {name: tables[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
     del events, ev, tables
     gc.collect()
     pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the system
-    return ServiceData(kept, base, catalog, updater, online, seen, board, live_gate, base_board, popular, end,
-                       np.sort(kept["users"].column("user_id").to_numpy()), time.perf_counter() - t0)
+    return ServiceData(kept, ids, base, catalog, updater, online, seen, board, live_gate, base_board, popular, end,
+                       np.sort(ids["users"]), time.perf_counter() - t0)
 
 
 def record_impressions(seen: InMemorySeenStore, catalog: Catalog, ev: EventArrays) -> None:

@@ -48,12 +48,11 @@ class EventIntake:
 
     def __init__(self, data: ServiceData, per_minute: int, event_log: EventLog | None = None,
                  horizon_ms: int | None = None) -> None:
-        t = data.tables
         self.data, self.log = data, event_log
         self.pending: list[pa.Table] = []
         self.catalog = data.features_catalog
-        ids = {name: t[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
-        self.ingestor = Ingestor(self.catalog, ids, horizon_ms=horizon_ms)  # ids remembered as long as the stores do
+        # ids remembered as long as the stores do
+        self.ingestor = Ingestor(self.catalog, data.ids, horizon_ms=horizon_ms)
         # counted in a file beside the event log, so all workers share one limit per account
         self.limiter = SharedRateLimiter(per_minute, event_log.folder / "rate-limit.bin" if event_log else None)
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.settings import FeatureSettings
+from features.storage import read_table
 from serving.app import create_app
 from serving.config import ServiceConfig
 from serving.state import Promotion, ServiceState
@@ -29,7 +30,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def _fan_with_private_posts(client: TestClient) -> tuple[int, int, list[int]]:
     """A user who follows an account with fans-only posts: (user, account, those posts)."""
     ids, authors = _private_posts(client)
-    follows = client.app.state.service.data.tables["follows"]
+    follows = read_table(client.app.state.service.config.serving.data_dir, "follows")
     live = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
     fan_user, account = (follows.column(c).to_numpy()[live] for c in ("user_id", "account_id"))
     pick = next(i for i in range(len(fan_user)) if np.any(authors == account[i]))
@@ -225,7 +226,7 @@ def test_account_insights_show_reach_status_and_why(served_world: ServedWorld) -
         fans_only = [p for p in body["posts"] if p["visibility"] == "fans_only" and p["status"] == "fans only"]
         assert fans_only and all(p["why"] for p in fans_only)
         assert any(p["post_fan_impressions"] for p in body["posts"])  # reach comes from the online features
-        follows = s.data.tables["follows"]
+        follows = read_table(s.config.serving.data_dir, "follows")
         open_ = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
         fans = int(np.sum(open_ & (follows.column("account_id").to_numpy() == account)))
         assert body["account"]["acct_followers"] == fans  # the live count of open follows

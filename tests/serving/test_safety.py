@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.contract import code, enum_codes
+from features.storage import read_table
 from ranking.base import RankContext
 from ranking.request import RankRequest
 from ranking.runner import Runner
@@ -86,7 +87,7 @@ def test_unfollow_event_hides_fans_only_posts_at_once(client: TestClient) -> Non
     s = client.app.state.service
     ids, authors = _private_posts(client)
     now = s.now_ms()
-    follows = s.data.tables["follows"]
+    follows = read_table(s.config.serving.data_dir, "follows")
     live = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
     fan_user, account = (follows.column(c).to_numpy()[live] for c in ("user_id", "account_id"))
     pick = next(i for i in range(len(fan_user)) if np.any(authors == account[i]))

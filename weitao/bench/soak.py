@@ -54,7 +54,7 @@ class Churn:
     """Alternating unfollow and re-follow events of random live follow pairs (distinct accounts per batch)."""
 
     def __init__(self, state: ServiceState, rng: np.random.Generator, batch: int = 20) -> None:
-        follows = state.data.tables["follows"]
+        follows = read_table(state.config.serving.data_dir, "follows")  # the worker keeps no follows table
         live = follows.column("unfollowed_at").is_null().to_numpy(zero_copy_only=False)
         self.users = follows.column("user_id").to_numpy()[live]
         self.accounts = follows.column("account_id").to_numpy()[live]

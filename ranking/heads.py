@@ -130,7 +130,12 @@ class HeadModel:
             if hashlib.sha256(data).hexdigest() != meta["files"][name]:
                 raise ValueError(f"{folder / name}: checksum does not match meta.json")
             texts[head] = data.decode()
-        boosters = LazyBoosters(texts)
+        return cls.from_meta(meta, LazyBoosters(texts), n_jobs=n_jobs)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], boosters: Mapping[str, Any], *, n_jobs: int = 1) -> HeadModel:
+        """The model of a ``meta.json`` whose heads were already read and verified (``boosters``: head ->
+        Booster, or :class:`LazyBoosters`), as :func:`ranking.model_store.load_model_dir` returns them."""
         calibration = {h: (np.asarray(c[0]), np.asarray(c[1])) for h, c in meta["calibration"].items()}
         # Models written before conditional heads existed have no "given": every head is unconditional.
         return cls(list(meta["feature_names"]), dict(meta["priors"]), boosters, calibration,

@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 
 from features import definitions as features_definitions
-from ranking.heads import LazyBoosters
+from ranking.heads import HeadModel, LazyBoosters
 
 META_FILE = "meta.json"
 MODEL_ARTIFACT_DIR = "model"  # where tracking logs the folder inside a run, and what a version points at
@@ -81,6 +81,11 @@ class LoadedModel:
     version: int | None = None
     alias: str | None = None
     boosters: Mapping[str, Any] = field(default_factory=dict, repr=False)  # head -> lightgbm.Booster, parsed lazily
+
+    def head_model(self, *, n_jobs: int = 1) -> HeadModel:
+        """The model's heads, calibration and blend, from what loading already read and verified (no file is
+        read again)."""
+        return HeadModel.from_meta(self.meta, self.boosters, n_jobs=n_jobs)
 
 
 # ---------------------------------------------------------------- sealing and checking a folder

@@ -53,7 +53,7 @@ class Engine:
 
 
 def _slot_model(slot: str, loaded: LoadedModel, version: str, compile_dir: Path | None) -> SlotModel:
-    head = HeadModel.load(loaded.path)  # verified by the store; heads are read into memory here
+    head = loaded.head_model()  # the heads the store read and verified
     compiled = CompiledHeads.build(head, compile_dir)
     affinity = Affinity.load(loaded.path)
     index = Affinity.load_index(loaded.path)

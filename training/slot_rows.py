@@ -66,12 +66,9 @@ class Factors:
             return None
         users, accounts = rows.column("user_id").to_numpy(), rows.column("account_id").to_numpy()
         out = self.full.similarity(users, accounts)
-        early = t < self.split_ms
-        if self.early is None:
-            out[early] = np.nan
-        else:
-            out[early] = self.early.similarity(users[early], accounts[early])
         out[t < self.cut] = np.nan
+        early = (t >= self.cut) & (t < self.split_ms)
+        out[early] = np.nan if self.early is None else self.early.similarity(users[early], accounts[early])
         return out
 
 

@@ -45,7 +45,7 @@ def load_slot_models(tracking_uri: str, prefix: str, alias: str, cache: Path) ->
     out = {}
     for slot, fs_name in SLOT_FEATURE_SET.items():
         loaded = load_registered(tracking_uri, f"{prefix}{slot}", alias, get_feature_set(fs_name), cache)
-        out[slot] = SlotModel(HeadModel.load(loaded.path), Affinity.load(loaded.path),
+        out[slot] = SlotModel(loaded.head_model(), Affinity.load(loaded.path),
                               f"{prefix}{slot}/{loaded.version}")
     return out
 

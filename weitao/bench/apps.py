@@ -117,7 +117,7 @@ def load_naive(config: ServiceConfig) -> NaiveRanker:
         name = f"{config.registry_prefix}{slot}"
         loaded = load_registered(config.tracking_uri, name, config.serving.model_alias, get_feature_set(fs_name),
                                  config.model_cache)
-        models[slot] = NaiveModel(f"{name}/{loaded.version}", HeadModel.load(loaded.path), Affinity.load(loaded.path))
+        models[slot] = NaiveModel(f"{name}/{loaded.version}", loaded.head_model(), Affinity.load(loaded.path))
     return NaiveRanker(data, models, time.monotonic())
 
 

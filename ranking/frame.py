@@ -107,6 +107,12 @@ class CandidateFrame:
         return self._derive({name: getattr(self, name)[rows] for name in _CORE},
                             extra={k: v[rows] for k, v in self.extra.items()}, reasons=self.reasons[rows])
 
+    def span(self, start: int, stop: int) -> CandidateFrame:
+        """Rows ``start:stop`` (views of this frame's columns, no copy)."""
+        return self._derive({name: getattr(self, name)[start:stop] for name in _CORE},
+                            extra={k: v[start:stop] for k, v in self.extra.items()},
+                            reasons=self.reasons[start:stop])
+
     def with_score(self, score: np.ndarray) -> CandidateFrame:
         """The same rows with new scores."""
         score = np.asarray(score, dtype=np.float64)

@@ -8,6 +8,7 @@ other. A stage over its budget is counted, not interrupted; a run past its deadl
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -74,6 +75,13 @@ class RankResult:
         """The served rows of request ``i``."""
         bounds = self.frame.bounds(len(self.requests))
         return self.frame.take(np.arange(bounds[i], bounds[i + 1]))
+
+    def page_frames(self) -> list[CandidateFrame]:
+        """The served rows of every request, in request order (one frame each)."""
+        bounds = self.frame.bounds(len(self.requests)).tolist()
+        if len(bounds) == 2:  # one request: its page is the whole frame
+            return [self.frame]
+        return [self.frame.span(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 class DeadlineExceeded(RankingError):

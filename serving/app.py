@@ -8,7 +8,7 @@ the page log on shutdown.
 
 import hmac
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from features.validate_base import ContractError
 from ranking.request import RankRequest
+from serving.batcher import RankBatcher
 from serving.config import ServiceConfig
 from serving.events import RateLimited
 from serving.insights import PeerCache, UnknownAccount, account_insights
@@ -32,7 +33,7 @@ from serving.operator import amplification_view
 from serving.pages import CSP, wants_html
 from serving.pages.insights import insights_page
 from serving.pages.operator import operator_page
-from serving.ranker import context_now
+from serving.ranker import Served, context_now
 from serving.responses import OrjsonResponse
 from serving.schemas import (
     ErrorBody,
@@ -96,6 +97,12 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         errors = _field_errors(exc)
         return OrjsonResponse({"detail": "; ".join(errors), "errors": errors}, status_code=422)
 
+    def rank_many(requests: Sequence[RankRequest]) -> list[Served]:
+        assert state.ranker is not None  # requests reach the batcher only once the service is ready
+        return state.ranker.rank_many(requests)
+
+    batcher: RankBatcher[RankRequest, Served] = RankBatcher(rank_many, config.serving.max_batch)
+
     async def ready_state() -> ServiceState:  # async: a plain function would cost every request a thread hop
         if not state.ready:
             raise HTTPException(503, state.error or "loading: data and models are not ready yet")
@@ -126,8 +133,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
     @app.post("/rank", response_model=RankResponse)
     async def rank(body: RankBody, s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
         """One ranked page: items with score, position, propensity and reasons."""
-        request = _to_request(body, s)
-        served = s.ranker.rank(request)
+        served = await batcher.rank(_to_request(body, s))
         return OrjsonResponse({
             "request_id": served.request_id, "model_version": served.model_version, "fallback": served.fallback,
             "items": [{"id": i.id, "type": i.type, "score": i.score, "position": i.position,

@@ -17,6 +17,8 @@ class ServiceMetrics:
                                  buckets=BUCKETS_MS, registry=r)
         self.stage = Histogram("weitao_rank_stage_ms", "Time per pipeline stage (ms)", ["slot", "stage"],
                                buckets=BUCKETS_MS, registry=r)
+        self.batch_size = Histogram("weitao_rank_batch_size", "/rank requests ranked together in one pass",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.fallbacks = Counter("weitao_rank_fallbacks_total", "Pages served by a fallback", ["slot", "fallback"],
                                  registry=r)
         self.errors = Counter("weitao_errors_total", "Requests that failed or were rejected", ["route", "kind"],

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,16 +103,39 @@ class RankService:
 
     def rank(self, request: RankRequest) -> Served:
         """The page for ``request``; never raises for a well-formed request."""
+        return self.rank_many([request])[0]
+
+    def rank_many(self, requests: Sequence[RankRequest]) -> list[Served]:
+        """The pages for ``requests``, each the page :meth:`rank` gives it alone; never raises.
+
+        Requests of one slot and one arm (model alias and exploration share) go through the runner as one
+        batch: the per-request cost of the pipeline's calls is paid once per batch. The deadline holds for
+        each batch as a whole; past it, every request of the batch answers from the fallback chain.
+        """
         t0 = time.perf_counter()
-        arm = self.experiments.assign(request.user_id)
-        engine = self.engine(arm.alias)
-        fallback, items, timings = self._personalised(engine, request, Exploration(arm.explore_share,
-                                                                                   self.explore_pool))
+        arms = [self.experiments.assign(r.user_id) for r in requests]
+        groups: dict[tuple[str, float, str], list[int]] = {}
+        for i, (request, arm) in enumerate(zip(requests, arms, strict=True)):
+            groups.setdefault((arm.alias, arm.explore_share, request.slot), []).append(i)
+        out: list[Served | None] = [None] * len(requests)
+        for (alias, share, _), rows in groups.items():
+            engine = self.engine(alias)
+            batch = [requests[i] for i in rows]
+            pages, timings = self._personalised(engine, batch, Exploration(share, self.explore_pool))
+            for i, (fallback, items) in zip(rows, pages, strict=True):
+                out[i] = self._finish(requests[i], engine, fallback, items, timings, arms[i].label)
+        ms = (time.perf_counter() - t0) * 1000
+        for request in requests:  # a request waits for its whole batch
+            self.metrics.latency.labels(slot=request.slot).observe(ms)
+        self.metrics.batch_size.observe(len(requests))
+        return [s for s in out if s is not None]
+
+    def _finish(self, request: RankRequest, engine: Engine, fallback: str | None, items: tuple[ServedItem, ...],
+                timings: Mapping[str, float], label: str) -> Served:
+        """One request's answer from its personalised page, or from the fallback chain; remembered and logged."""
         if fallback == PIPELINE_ERROR or not items:
             fallback, items = self._fallback(request)
-        served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings, arm.label)
-        ms = (time.perf_counter() - t0) * 1000
-        self.metrics.latency.labels(slot=request.slot).observe(ms)
+        served = Served(uuid.uuid4().hex, engine.versions[request.slot], fallback, items, timings, label)
         if served.fallback is not None:
             self.metrics.fallbacks.labels(slot=request.slot, fallback=served.fallback).inc()
         if served.fallback in (None, "recency") and items:
@@ -120,27 +143,30 @@ class RankService:
         self._log(request, served, engine)
         return served
 
-    def _personalised(self, engine: Engine, request: RankRequest, exploration: Exploration
-                      ) -> tuple[str | None, tuple[ServedItem, ...], dict[str, float]]:
+    def _personalised(self, engine: Engine, requests: list[RankRequest], exploration: Exploration
+                      ) -> tuple[list[tuple[str | None, tuple[ServedItem, ...]]], dict[str, float]]:
+        """Each request's (fallback label, items) from one runner pass over all of them, and the pass's timings."""
         start = self.runner.clock()
-        wide = replace(request, k=request.k * exploration.pool) if exploration.share > 0 else request
+        slot = requests[0].slot
+        wide = [replace(r, k=r.k * exploration.pool) for r in requests] if exploration.share > 0 else requests
+        failed: list[tuple[str | None, tuple[ServedItem, ...]]] = [(PIPELINE_ERROR, ())] * len(requests)
         try:
-            result = self.runner.run(engine.slots[request.slot], [wide],
-                                     RankContext(self.data.catalog, self.data.seen),
+            result = self.runner.run(engine.slots[slot], wide, RankContext(self.data.catalog, self.data.seen),
                                      deadline_ns=start + int(self.deadline_ms * 1e6))
         except DeadlineExceeded as e:  # a slow stage: the cheap fallback chain answers within the deadline
-            self.metrics.errors.labels(route="rank", kind="over_deadline").inc()
-            return PIPELINE_ERROR, (), e.timings_ms
+            self.metrics.errors.labels(route="rank", kind="over_deadline").inc(len(requests))
+            return failed, e.timings_ms
         except Exception:  # the pipeline itself broke: the fallback chain answers
-            log.exception("slot %s: pipeline failed for user %s", request.slot, request.user_id)
-            self.metrics.errors.labels(route="rank", kind="pipeline").inc()
-            return PIPELINE_ERROR, (), {}
+            log.exception("slot %s: pipeline failed for users %s", slot, [r.user_id for r in requests])
+            self.metrics.errors.labels(route="rank", kind="pipeline").inc(len(requests))
+            return failed, {}
         for stage, ms in result.timings_ms.items():
             if "/" not in stage:
-                self._stage_metric(request.slot, stage).observe(ms)
+                self._stage_metric(slot, stage).observe(ms)
         fallback = "recency" if result.counters.get("fallback") else None
-        page = result.page(0)
-        return fallback, _served_items(page, exploration.arrange(request, len(page))), dict(result.timings_ms)
+        pages = result.page_frames()
+        return [(fallback, _served_items(page, exploration.arrange(r, len(page))))
+                for r, page in zip(requests, pages, strict=True)], dict(result.timings_ms)
 
     def _stage_metric(self, slot: str, stage: str) -> Any:
         """The stage histogram of (slot, stage), looked up once (``labels`` costs a lock and a hash per call)."""

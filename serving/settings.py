@@ -67,7 +67,10 @@ class ServingSettings(BaseModel):
     max_events_per_batch: int = Field(10_000, ge=1, description="Most events one POST /events may carry.")
     events_per_account_per_minute: int = Field(
         600, ge=1, description="Events one account (the events' target account) may send per minute before 429.")
-    deadline_ms: float = Field(80.0, gt=0, description="Per-request deadline; past it the fallback chain answers.")
+    deadline_ms: float = Field(80.0, gt=0, description="Per-request deadline; past it the fallback chain answers. "
+                               "Requests ranked together in one pass share it.")
+    max_batch: int = Field(16, ge=1, le=256, description="Most /rank requests a worker ranks together in one pass: "
+                           "those that arrived while it was busy (1: every request alone).")
     explore_share: float = Field(
         0.0, ge=0, le=1, description="Share of pages shown in a random order of the top explore_pool × k items, "
         "with exact propensities logged, so served pages can evaluate other rankers off-policy (0: off).")

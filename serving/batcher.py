@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 
 Q = TypeVar("Q")
 A = TypeVar("A")
+#: Turns of the loop a pass may wait while requests keep joining it (an idle worker never waits).
+MAX_DEFERRALS = 4
 
 
 class RankBatcher(Generic[Q, A]):
@@ -29,6 +31,8 @@ class RankBatcher(Generic[Q, A]):
         self.rank_many, self.max_batch = rank_many, max_batch
         self._waiting: list[tuple[Q, asyncio.Future[A]]] = []
         self._scheduled = False
+        self._seen = 0  # requests waiting at the previous turn of the loop
+        self._deferred = 0
 
     async def rank(self, request: Q) -> A:
         """The answer to ``request``, ranked with whatever else arrived in the same turn of the loop."""
@@ -42,10 +46,19 @@ class RankBatcher(Generic[Q, A]):
         return await future
 
     def _pass(self) -> None:
+        loop = asyncio.get_running_loop()
+        n = len(self._waiting)
+        if max(self._seen, 1) < n < self.max_batch and self._deferred < MAX_DEFERRALS:
+            # Requests joined in the last turn (a lone request never waits): others read from the sockets with
+            # them may be a turn or two behind, still in the server's code.
+            self._seen, self._deferred = n, self._deferred + 1
+            loop.call_soon(self._pass)
+            return
+        self._seen, self._deferred = 0, 0
         batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
         self._scheduled = bool(self._waiting)
         if self._waiting:
-            asyncio.get_running_loop().call_soon(self._pass)
+            loop.call_soon(self._pass)
         live = [(q, f) for q, f in batch if not f.done()]  # a client that went away was cancelled
         if not live:
             return

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from ranking.request import RankRequest
 from serving.app import create_app
-from serving.batcher import RankBatcher
+from serving.batcher import MAX_DEFERRALS, RankBatcher
 from serving.state import ServiceState
 from tests.serving.conftest import ServedWorld, users
 from tests.serving.test_threads import page_key
@@ -167,3 +167,33 @@ def test_batcher_skips_a_request_whose_client_went_away() -> None:
 def test_batcher_refuses_an_empty_batch_size() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         RankBatcher(lambda qs: list(qs), max_batch=0)
+
+
+def _staggered(batcher: RankBatcher[int, int], turns: Sequence[int]) -> list[int]:
+    """Request ``i`` reaches the batcher after ``turns[i]`` turns of the loop."""
+    async def one(q: int, turn: int) -> int:
+        for _ in range(turn):
+            await asyncio.sleep(0)
+        return await batcher.rank(q)
+
+    async def go() -> list[int]:
+        return list(await asyncio.gather(*(one(q, t) for q, t in enumerate(turns))))
+    return asyncio.run(go())
+
+
+def test_a_pass_waits_for_requests_a_turn_behind_but_a_lone_request_does_not() -> None:
+    passes: list[list[int]] = []
+
+    def rank_many(qs: Sequence[int]) -> list[int]:
+        passes.append(list(qs))
+        return list(qs)
+
+    assert _staggered(RankBatcher(rank_many, max_batch=16), [0, 0, 1, 2]) == [0, 1, 2, 3]
+    assert passes == [[0, 1, 2, 3]]  # two arrived together, so the pass waited while others kept joining
+    passes.clear()
+    _staggered(RankBatcher(rank_many, max_batch=16), [0, 1])
+    assert passes == [[0], [1]]  # a lone request is ranked at once
+    passes.clear()
+    _staggered(RankBatcher(rank_many, max_batch=16), [0, 0, *range(1, 9)])
+    # the wait is bounded: the pass stops waiting after MAX_DEFERRALS turns; later requests come alone
+    assert passes == [list(range(2 + MAX_DEFERRALS)), *([q] for q in range(2 + MAX_DEFERRALS, 10))]

@@ -37,7 +37,8 @@ def catalogue() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_one_function_chooses_the_structure_by_size() -> None:
     assert isinstance(faiss.downcast_index(choose_index(EXACT_MAX_ITEMS, DIM).index), faiss.IndexFlatIP)
     large = faiss.downcast_index(choose_index(EXACT_MAX_ITEMS + 1, DIM))
-    assert isinstance(large, faiss.IndexIVFFlat)
+    assert isinstance(large, faiss.IndexIVFScalarQuantizer)
+    assert large.sq.qtype == faiss.ScalarQuantizer.QT_8bit  # a byte per dimension
     assert large.nlist == ivf_lists(EXACT_MAX_ITEMS + 1) == round(4 * np.sqrt(EXACT_MAX_ITEMS + 1))
     assert large.nprobe == default_nprobe(large.nlist)
     assert faiss.downcast_index(choose_index(EXACT_MAX_ITEMS + 1, DIM, nprobe=7)).nprobe == 7
@@ -62,6 +63,7 @@ def test_ivf_recall_at_100_reaches_095_at_the_chosen_nprobe(catalogue: tuple[np.
     vectors, ids, queries = catalogue
     index = ItemIndex.build(vectors, ids, exact_max_items=10_000, rng=np.random.default_rng(3))
     assert not index.exact
+    assert faiss.downcast_index(index.index).code_size == DIM  # one byte per dimension, not four
     # calibrated at build on its own vectors: fewer lists than the fixed share, and held-out queries still
     # reach the recall the service needs
     assert index.nprobe < default_nprobe(ivf_lists(len(vectors)))

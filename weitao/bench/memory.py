@@ -10,8 +10,9 @@ worker imports) loads the service exactly as a worker does (``create_app`` and `
 catalogue, online stores replayed from the events, seen history, live gate), ranks requests on all three
 slots, and reports its resident set size (RSS) after the imports, after loading, and after the requests.
 The service's own faiss index is over accounts; to show what an item-level index of the whole catalogue
-would add, the child then builds one (:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and reports
-RSS again.
+would add, the parent builds one (:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and writes it in
+faiss's format, and the child loads it as a worker loads an index (:meth:`ranking.ann.ItemIndex.load`) and
+reports RSS again. Building it inside the child would count the build's temporaries, which no worker has.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def write_world(out: Path, items: int, users: int, events: int, seed: int) -> di
     return {name: t.num_rows for name, t in tables.items()}
 
 
-def _child(bench_root: str, data_dir: str, scratch: str, requests: int, items: int, seed: int) -> dict[str, Any]:
+def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_file: str,
+           seed: int) -> dict[str, Any]:
     """Runs in the spawned process: load, rank, measure (see the module docstring); the service's page and event
     logs go under ``scratch``."""
     # Only what a service worker imports (the bench world's own modules would bring training's with them).
@@ -81,12 +83,20 @@ def _child(bench_root: str, data_dir: str, scratch: str, requests: int, items: i
             state.ranker.rank(RankRequest(int(user), slot, 20, now, None, {"now_ms": now}))
             latency.append((time.perf_counter() - t0) * 1000)
     rss["after_requests"] = _rss_mb()
-    index = ItemIndex.build(rng.normal(size=(items, DIM)).astype(np.float32), np.arange(items, dtype=np.int64))
+    index = ItemIndex.load(Path(index_file))
     rss["with_item_index"] = _rss_mb()
     state.close()
     return {"rss_mb": rss, "arrow_mb": arrow_mb, "load_seconds": load_s, "rank_p50_ms": float(np.median(latency)),
             "requests": len(latency), "item_index": type(index.index).__name__,
             "item_index_vectors": int(index.index.ntotal)}
+
+
+def _item_index(items: int, seed: int) -> Any:
+    """An item index of ``items`` random vectors, as training would build it for such a catalogue."""
+    from ranking.ann import ItemIndex
+
+    rng = np.random.default_rng([seed, 1])
+    return ItemIndex.build(rng.normal(size=(items, DIM)).astype(np.float32), np.arange(items, dtype=np.int64))
 
 
 def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_000, events: int = 5_000_000,
@@ -97,7 +107,9 @@ def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_0
         t0 = time.perf_counter()
         sizes = write_world(data_dir, items, users, events, seed)
         world_s = time.perf_counter() - t0
-        args = [str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, items, seed]
+        index_file = Path(tmp) / "items.faiss"
+        _item_index(items, seed).save(index_file)
+        args = [str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, str(index_file), seed]
         # A fresh interpreter that imports only this module: a multiprocessing child would import the parent's
         # main module again (the whole CLI, training included), which a service worker never does.
         done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,

@@ -81,7 +81,7 @@ def test_a_probe_without_public_engagement_ends_and_leaves_the_board() -> None:
     gate.run(NOW + 2 * 60_000)
     row = int(gate.facts.rows(np.array([10]))[0])
     assert gate.reason[row] == Reason.PUBLIC_SIGNAL_LOW
-    need = gate.numbers["baseline"][row] * gate.settings.public_lift_to_promote
+    need = gate.logged(row)["baseline"] * gate.settings.public_lift_to_promote
     assert f"below the {need:.1%} needed" in gate.why(row)  # the public bar, not the fans' one
     gate.add(_events(10, 6_000, 250, 0, t=NOW + 3 * 60_000))
     gate.run(NOW + 4 * 60_000)
@@ -217,3 +217,16 @@ def test_the_service_ranks_every_slot_once_before_it_opens(served_world: ServedW
         assert s.reload()[0] and len(warmed) == 2  # a reloaded engine is warmed before it is swapped in
         user = int(s.data.known_users[0])
         assert c.post("/rank", json={"user_id": user, "slot": "hotlist", "k": 5}).json()["fallback"] is None
+
+
+def test_decision_figures_are_kept_for_fans_only_posts_only() -> None:
+    gate = _gate()
+    gate.add(_events(10, 0, 100, 45))
+    gate.run(NOW)
+    private = gate.facts.private
+    assert 0 < private.sum() < len(private)  # the world has both kinds
+    assert all(len(v) == private.sum() for v in gate.numbers.values())
+    decided = int(gate.facts.rows(np.array([10]))[0])
+    assert gate.logged(decided)["fan_imp"] == 100
+    public = int(np.flatnonzero(~private)[0])
+    assert all(np.isnan(x) for x in gate.logged(public).values())

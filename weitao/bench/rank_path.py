@@ -5,6 +5,8 @@ but driven without a network: each request body goes straight through the FastAP
 validation, the handler, the ranker, the orjson response), so the figures hold the time the service spends
 outside uvicorn and the HTTP floor. The model's own time on a request's rows is measured apart
 (``predict_p50_ms``); ``non_model_p50_ms`` is what the service adds around it, the figure to drive down.
+``batched_cpu_per_request_ms`` is the ranker's CPU per request when 1, 4 or 16 requests share a pass, as
+they do in a busy worker (:mod:`serving.batcher`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from fastapi import FastAPI
 
 from ranking.request import RankRequest
 from serving.app import create_app
+from serving.ranker import RankService
 from serving.state import ServiceState
 from weitao.bench.world import SLOT, BenchWorld, feature_matrix
 
+#: Requests per pass for the batched figures (1: a request alone).
+BATCHES = (1, 4, 16)
 #: Stages of the runner, in order (each component's own time is reported under its name too).
 STAGES = ("sources", "filters", "scorer", "rules", "selectors")
 
@@ -132,6 +137,7 @@ def rank_path_figures(world: BenchWorld, served_dir: Path, repeats: int = 3, *, 
                 for name, value in served.timings_ms.items():
                     stages.setdefault(name, []).append(value)
         predict = _predict_p50(svc.state, world)
+        batched = {str(b): _batched_cpu_per_request(ranker, requests, b) for b in BATCHES}
     finally:
         svc.close()
     app_p50 = float(np.median(app_ms))
@@ -144,7 +150,17 @@ def rank_path_figures(world: BenchWorld, served_dir: Path, repeats: int = 3, *, 
             "predict_p50_ms": predict, "non_model_p50_ms": float(np.median(app_cpu)) - predict,
             "stage_p50_ms": {k: float(np.median(v)) for k, v in stages.items() if k in STAGES},
             "component_p50_ms": {k: float(np.median(v)) for k, v in stages.items() if k not in STAGES},
-            "rss_mb": psutil.Process().memory_info().rss / 2**20}
+            "batched_cpu_per_request_ms": batched, "rss_mb": psutil.Process().memory_info().rss / 2**20}
+
+
+def _batched_cpu_per_request(ranker: RankService, requests: list[RankRequest], size: int) -> float:
+    """p50 over passes of this thread's CPU milliseconds per request when ``size`` requests share a pass
+    (``RankService.rank_many``, as a busy worker ranks what arrived meanwhile)."""
+    ranker.rank_many(requests[:size])  # warm
+    cpu: list[float] = []
+    for start in range(0, len(requests) - size + 1, size):
+        _timed(partial(ranker.rank_many, requests[start:start + size]), cpu)
+    return float(np.median(cpu)) / size if cpu else float("nan")
 
 
 def _predict_p50(state: ServiceState, world: BenchWorld, repeats: int = 200) -> float:

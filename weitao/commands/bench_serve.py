@@ -201,7 +201,9 @@ def rank_path(
                ("app /rank p50 ms (no network)", "app_p50_ms"), ("app /rank p99 ms", "app_p99_ms"),
                ("app /rank CPU p50 ms", "app_cpu_p50_ms"), ("model predict CPU p50 ms", "predict_p50_ms"),
                ("non-model CPU p50 ms (app − predict)", "non_model_p50_ms"))
-    rows += [(label, f"{r[key]:.3f}") for label, key in figures] + [("RSS MB", f"{r['rss_mb']:,.0f}")]
+    rows += [(label, f"{r[key]:.3f}") for label, key in figures]
+    rows += [(f"ranker CPU per request, {b} per pass", f"{v:.3f}") for b, v in r["batched_cpu_per_request_ms"].items()]
+    rows += [("RSS MB", f"{r['rss_mb']:,.0f}")]
     summary_table(f"weitao bench rank-path ({r['requests']} requests × {r['repeats']}, {r['candidates']} candidates; "
                   f"p50 ms; stages in {r['stage_clock']} time)", ("figure", "value"), rows)
     write_json(json_out, {"rank_path": r})

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 from typer.testing import CliRunner
@@ -47,3 +48,25 @@ def test_a_workdir_without_a_world_is_named(tmp_path: Path) -> None:
     (tmp_path / "bodies.jsonl").write_bytes(b'{"user_id": 1, "slot": "follow_feed", "k": 5, "candidates": [3]}\n')
     world = load_world(tmp_path)
     assert world.requests == [{"user_id": 1, "slot": "follow_feed", "k": 5, "candidates": [3]}]
+
+
+def test_batched_figure_ranks_whole_passes_and_divides_by_their_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import weitao.bench.rank_path as rank_path
+
+    clock = {"ns": 0}
+
+    class Counting:
+        """A pass of n requests costs n ms of (fake) CPU."""
+
+        def __init__(self) -> None:
+            self.passes: list[int] = []
+
+        def rank_many(self, requests: list[int]) -> list[int]:
+            self.passes.append(len(requests))
+            clock["ns"] += 1_000_000 * len(requests)
+            return requests
+
+    monkeypatch.setattr(rank_path.time, "thread_time_ns", lambda: clock["ns"])
+    ranker = Counting()
+    assert rank_path._batched_cpu_per_request(ranker, list(range(10)), 4) == 1.0  # type: ignore[arg-type]
+    assert ranker.passes == [4, 4, 4]  # a warm pass, then the two whole passes of four (the last two left out)

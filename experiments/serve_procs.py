@@ -163,6 +163,19 @@ def stage_means(base: str) -> dict[str, float]:
     return {k: sums[k] / counts[k] for k in sums if counts.get(k)}
 
 
+def passes(base: str) -> tuple[float, float]:
+    """(passes, requests) one worker has ranked so far, from its ``weitao_rank_batch_size`` histogram."""
+    text = httpx.get(f"{base}/metrics", timeout=5.0).text
+    out = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "weitao_rank_batch_size":
+            for sample in family.samples:
+                for part in out:
+                    if sample.name == f"weitao_rank_batch_size_{part}":
+                        out[part] = sample.value
+    return out["count"], out["sum"]
+
+
 @contextlib.contextmanager
 def cpu_window(service: Service) -> Iterator[dict[str, float]]:
     """Cores busy during the block: the whole machine, the service's workers, our child processes (the load

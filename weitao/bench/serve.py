@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from experiments.loadgen import run_step, write_bodies
-from experiments.serve_procs import Service, cpu_window, free_port, stage_means, started, wait_idle
+from experiments.serve_procs import Service, cpu_window, free_port, passes, stage_means, started, wait_idle
 from experiments.serve_search import Step, search_max_rate
 from experiments.serve_targets import checks
 from experiments.settings import SimulatorSettings
@@ -153,8 +153,12 @@ def measure(name: str, world: BenchWorld, run: Runner, cap: float) -> dict[str, 
         if name == "ours":
             out["stage_mean_ms"] = stage_means(svc.base)
         capacity = 1000.0 / max(unloaded["service_p50_ms"] or unloaded["p50_ms"], 0.05)
+        before = passes(svc.base) if name == "ours" else None
         search = run.max_rate(svc, min(cap, 0.6 * capacity), cap)
         out.update(max_rps_1w=search["max_rps"], search_1w=search)
+        if before is not None:  # how many requests shared a pass over the search's steps (serving.max_batch)
+            count, total = (a - b for a, b in zip(passes(svc.base), before, strict=True))
+            out["requests_per_pass_1w"] = total / count if count else None
     with service(name, world, 2) as svc:
         run.on_step(f"{name}: 2 workers ready")
         run.saturate(svc, 1.0)

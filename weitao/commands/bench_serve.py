@@ -57,6 +57,10 @@ def print_serve(result: dict[str, Any]) -> None:
                       f"/rank at the fixed rate: rank p50 {fl['rank_p50_ms']:.1f} ms, p99 {fl['rank_p99_ms']:.1f} ms "
                       f"(target 25); event batches answered 429: {fl['event_answers']['429']}, 200: "
                       f"{fl['event_answers']['200']}", soft_wrap=True)
+    per_pass = result.get("ours", {}).get("requests_per_pass_1w")
+    if per_pass:
+        console.print(f"ours, 1 worker: {per_pass:.1f} requests per pipeline pass on average over the max-rps "
+                      "search (requests that arrive while the worker is busy share a pass)", soft_wrap=True)
     console.print(f"load generator ceiling (closed loop against the floor, 2 workers): "
                   f"{result['generator_max_rps']:,.0f} rps; generator and workers share the machine's cores",
                   soft_wrap=True)

@@ -8,7 +8,8 @@ prepared bench world's champions: a model's features do not depend on the world 
 A fresh interpreter (nothing of the parent in its memory, and none of the CLI's imports: only what a
 worker imports) loads the service exactly as a worker does (``create_app`` and ``ServiceState.load``:
 catalogue, online stores replayed from the events, seen history, live gate), ranks requests on all three
-slots, and reports its resident set size (RSS) after the imports, after loading, and after the requests.
+slots, and reports its resident set size (RSS) after the imports, after opening the model registry (MLflow's
+client, which the worker needs to find its champions), after loading, and after the requests.
 The service's own faiss index is over accounts; to show what an item-level index of the whole catalogue
 would add, the parent builds one (:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and writes it in
 faiss's format, and the child loads it as a worker loads an index (:meth:`ranking.ann.ItemIndex.load`) and
@@ -65,6 +66,11 @@ def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_fi
     config = service_config(load_settings(Path(bench_root) / "weitao.toml"))
     serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": Path(scratch) / "served",
                                                 "event_log_dir": Path(scratch) / "events"})
+    # The registry client first (MLflow and its store), which loading would open anyway: its share on its own.
+    from serving.models import champion_versions
+
+    champion_versions(config)
+    rss["registry_client"] = _rss_mb()
     state = create_app(replace(config, serving=serving), background=False).state.service
     start = time.perf_counter()
     state.load()

@@ -231,7 +231,9 @@ def memory(
                   "worker loads it in a fresh process", soft_wrap=True)
     r = bench_memory(workdir, items=items, users=users, events=events, requests=requests)
     rss = r["rss_mb"]
-    rows = [("RSS after imports MB", f"{rss['imports']:,.0f}"), ("RSS loaded MB", f"{rss['loaded']:,.0f}"),
+    rows = [("RSS after imports MB", f"{rss['imports']:,.0f}"),
+            ("RSS with the registry client (MLflow) MB", f"{rss['registry_client']:,.0f}"),
+            ("RSS loaded MB", f"{rss['loaded']:,.0f}"),
             ("  of which Arrow MB", f"{r['arrow_mb']:,.0f}"),
             (f"RSS after {r['requests']} pages MB", f"{rss['after_requests']:,.0f}"),
             (f"RSS with a {r['item_index_vectors']:,}-item {r['item_index']} MB", f"{rss['with_item_index']:,.0f}"),

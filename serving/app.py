@@ -8,6 +8,7 @@ the page log on shutdown.
 
 import hmac
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -97,11 +98,11 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         errors = _field_errors(exc)
         return OrjsonResponse({"detail": "; ".join(errors), "errors": errors}, status_code=422)
 
-    def rank_many(requests: Sequence[RankRequest]) -> list[Served]:
+    def rank_many(arrivals: Sequence[tuple[RankRequest, float]]) -> list[Served]:
         assert state.ranker is not None  # requests reach the batcher only once the service is ready
-        return state.ranker.rank_many(requests)
+        return state.ranker.rank_many([r for r, _ in arrivals], [t for _, t in arrivals])
 
-    batcher: RankBatcher[RankRequest, Served] = RankBatcher(rank_many, config.serving.max_batch)
+    batcher: RankBatcher[tuple[RankRequest, float], Served] = RankBatcher(rank_many, config.serving.max_batch)
 
     async def ready_state() -> ServiceState:  # async: a plain function would cost every request a thread hop
         if not state.ready:
@@ -133,7 +134,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
     @app.post("/rank", response_model=RankResponse)
     async def rank(body: RankBody, s: Annotated[ServiceState, Depends(ready_state)]) -> OrjsonResponse:
         """One ranked page: items with score, position, propensity and reasons."""
-        served = await batcher.rank(_to_request(body, s))
+        served = await batcher.rank((_to_request(body, s), time.perf_counter()))
         return OrjsonResponse({
             "request_id": served.request_id, "model_version": served.model_version, "fallback": served.fallback,
             "items": [{"id": i.id, "type": i.type, "score": i.score, "position": i.position,

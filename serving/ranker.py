@@ -105,12 +105,14 @@ class RankService:
         """The page for ``request``; never raises for a well-formed request."""
         return self.rank_many([request])[0]
 
-    def rank_many(self, requests: Sequence[RankRequest]) -> list[Served]:
+    def rank_many(self, requests: Sequence[RankRequest], arrived: Sequence[float] | None = None) -> list[Served]:
         """The pages for ``requests``, each the page :meth:`rank` gives it alone; never raises.
 
         Requests of one slot and one arm (model alias and exploration share) go through the runner as one
         batch: the per-request cost of the pipeline's calls is paid once per batch. The deadline holds for
         each batch as a whole; past it, every request of the batch answers from the fallback chain.
+        ``arrived`` (``time.perf_counter()`` seconds, one per request) is when each request reached the
+        service: its latency then counts the wait for its pass too (default: the pass's start).
         """
         t0 = time.perf_counter()
         arms = [self.experiments.assign(r.user_id) for r in requests]
@@ -124,9 +126,10 @@ class RankService:
             pages, timings = self._personalised(engine, batch, Exploration(share, self.explore_pool))
             for i, (fallback, items) in zip(rows, pages, strict=True):
                 out[i] = self._finish(requests[i], engine, fallback, items, timings, arms[i].label)
-        ms = (time.perf_counter() - t0) * 1000
-        for request in requests:  # a request waits for its whole batch
-            self.metrics.latency.labels(slot=request.slot).observe(ms)
+        done = time.perf_counter()
+        for request, start in zip(requests, arrived or [t0] * len(requests), strict=True):
+            # a request waits for its whole pass, and for the pass before it when it came in during that one
+            self.metrics.latency.labels(slot=request.slot).observe((done - start) * 1000)
         self.metrics.batch_size.observe(len(requests))
         return [s for s in out if s is not None]
 

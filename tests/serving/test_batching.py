@@ -197,3 +197,21 @@ def test_a_pass_waits_for_requests_a_turn_behind_but_a_lone_request_does_not() -
     _staggered(RankBatcher(rank_many, max_batch=16), [0, 0, *range(1, 9)])
     # the wait is bounded: the pass stops waiting after MAX_DEFERRALS turns; later requests come alone
     assert passes == [list(range(2 + MAX_DEFERRALS)), *([q] for q in range(2 + MAX_DEFERRALS, 10))]
+
+
+def _latency_sum(s: ServiceState) -> float:
+    return sum(x.value for m in s.metrics.latency.collect() for x in m.samples if x.name.endswith("_sum"))
+
+
+def test_latency_counts_from_each_requests_arrival(client: TestClient) -> None:
+    import time
+
+    s = _state(client)
+    requests = _mixed_requests(client)[:3]
+    before = _latency_sum(s)
+    s.ranker.rank_many(requests, [time.perf_counter() - 10.0] * 3)  # they came in ten seconds ago
+    waited = _latency_sum(s) - before
+    assert waited >= 3 * 10_000
+    before = _latency_sum(s)
+    s.ranker.rank_many(requests)  # the control: from the pass's start, far less than ten seconds each
+    assert _latency_sum(s) - before < 3 * 10_000

@@ -74,7 +74,7 @@ class RankResult:
     def page(self, i: int) -> CandidateFrame:
         """The served rows of request ``i``."""
         bounds = self.frame.bounds(len(self.requests))
-        return self.frame.take(np.arange(bounds[i], bounds[i + 1]))
+        return self.frame.span(int(bounds[i]), int(bounds[i + 1]))
 
     def page_frames(self) -> list[CandidateFrame]:
         """The served rows of every request, in request order (one frame each)."""

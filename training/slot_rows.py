@@ -65,10 +65,12 @@ class Factors:
         if self.full is None:
             return None
         users, accounts = rows.column("user_id").to_numpy(), rows.column("account_id").to_numpy()
-        out = self.full.similarity(users, accounts)
-        out[t < self.cut] = np.nan
-        early = (t >= self.cut) & (t < self.split_ms)
-        out[early] = np.nan if self.early is None else self.early.similarity(users[early], accounts[early])
+        out = np.full(len(t), np.nan)  # rows before the cut see no factors
+        late = t >= self.split_ms
+        out[late] = self.full.similarity(users[late], accounts[late])
+        early = (t >= self.cut) & ~late
+        if self.early is not None:
+            out[early] = self.early.similarity(users[early], accounts[early])
         return out
 
 

@@ -194,18 +194,23 @@ def test_updaters_sharing_a_catalogue_each_apply_follows(store: StoreFactory) ->
     assert cat.follows.is_fan(np.array([3]), np.array([0]), np.array([T0 + H])).tolist() == [False]  # untouched
 
 
-def test_online_equals_offline_on_a_stream(store: StoreFactory) -> None:
-    """The updater's values equal the offline frame's for the same events (a small exact case)."""
-    rng = np.random.default_rng(3)
-    n = 400
+def random_rows(rng: np.random.Generator, n: int, *, users: int, share: list[float]) -> list[tuple]:
+    """``n`` event rows in time order over six hours: impressions, clicks, purchases, follows and unfollows in
+    ``share``, by ``users`` users, on three posts, two products and two accounts."""
     acts = ["impression", "click", "purchase", "follow", "unfollow"]
     rows = []
     for i in range(n):
-        a = acts[rng.choice(5, p=[0.6, 0.2, 0.1, 0.05, 0.05])]
+        a = acts[rng.choice(5, p=share)]
         tt, target = ("account", int(rng.integers(0, 2))) if a in ("follow", "unfollow") else (
             ("product", int(rng.integers(0, 2))) if a == "purchase" else ("post", int(rng.integers(0, 3))))
-        rows.append((i, int(rng.integers(0, 6)), tt, target, a, T0 + int(rng.integers(0, 6 * H))))
+        rows.append((i, int(rng.integers(0, users)), tt, target, a, T0 + int(rng.integers(0, 6 * H))))
     rows.sort(key=lambda r: r[5])
+    return rows
+
+
+def test_online_equals_offline_on_a_stream(store: StoreFactory) -> None:
+    """The updater's values equal the offline frame's for the same events (a small exact case)."""
+    rows = random_rows(np.random.default_rng(3), 400, users=6, share=[0.6, 0.2, 0.1, 0.05, 0.05])
     ev = events(rows)
     online_cat = catalog()
     online = OnlineFeatures(SET, store(SET), online_cat)

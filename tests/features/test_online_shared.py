@@ -10,7 +10,16 @@ from features.definitions import Count, Feature, FeatureError, FeatureSet, Looku
 from features.online import MemoryStore, OnlineFeatures, StoreLayout
 from features.online.shared import SharedOnline, union_set
 from features.settings import FeatureSettings
-from tests.features.test_online import T0, H, StoreFactory, catalog, events, request, store  # noqa: F401
+from tests.features.test_online import (  # noqa: F401
+    T0,
+    H,
+    StoreFactory,
+    catalog,
+    events,
+    random_rows,
+    request,
+    store,
+)
 
 SHARED = (
     Feature("ua_clicks_2h", "user_account", "int", 2, Count(("click",), ("post", "product")), 0.0, "clicks, 2 h"),
@@ -29,14 +38,7 @@ PRODUCTS = FeatureSet("shared_products", 1, (
 
 
 def _stream(rng: np.random.Generator, n: int, late: bool) -> list[tuple]:
-    acts = ["impression", "click", "purchase", "follow", "unfollow"]
-    rows = []
-    for i in range(n):
-        a = acts[rng.choice(5, p=[0.55, 0.25, 0.1, 0.05, 0.05])]
-        tt, target = ("account", int(rng.integers(0, 2))) if a in ("follow", "unfollow") else (
-            ("product", int(rng.integers(0, 2))) if a == "purchase" else ("post", int(rng.integers(0, 3))))
-        rows.append((i, int(rng.integers(0, 5)), tt, target, a, T0 + int(rng.integers(0, 6 * H))))
-    rows.sort(key=lambda r: r[5])
+    rows = random_rows(rng, n, users=5, share=[0.55, 0.25, 0.1, 0.05, 0.05])
     if late:  # a few events arrive in the last batch although they happened hours earlier
         rows += [(n + j, j % 5, "post", j % 3, "impression", T0 + H + j) for j in range(4)]
     return rows

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.columns import OPEN, PAIR_BITS, int_column, ms_column, pair_key
-from features.counts import argsort_ids, sort_ids
+from features.counts import sort_ids
 
 
 class FollowState:
@@ -25,10 +25,12 @@ class FollowState:
     def __init__(self, user: np.ndarray, account: np.ndarray, since: np.ndarray, until: np.ndarray) -> None:
         self.user, self.account = np.asarray(user, np.int64), np.asarray(account, np.int64)
         self.since, self.until = np.asarray(since, np.int64), np.asarray(until, np.int64)
-        # Built on first use (in the Dask worker, not the client): unique pair keys and their rows.
+        # Built on first use (in the Dask worker, not the client): unique pair keys and where each one's rows
+        # start; indexing puts the rows themselves in key order (no permuted copies of the columns).
         self._keys: np.ndarray | None = None
         self._n = 0
-        self._starts = self._rows = self._since = self._until = np.empty(0, np.int64)
+        self._starts = np.empty(0, np.int64)
+        self._digest: str | None = None
         self._overlay: dict[int, list[list[int]]] = {}
         self._overlay_keys = np.empty(0, np.int64)
 
@@ -57,14 +59,16 @@ class FollowState:
 
     def _index(self) -> np.ndarray:
         if self._keys is None:
+            self._digest = self.digest()  # of the rows as given: the order changes below
             self._n = int(self.account.max(initial=-1)) + 1
-            key = self._compact(self.user, self.account)
-            rows = argsort_ids(key)
-            key = key[rows]
+            key, rows = sort_ids(self._compact(self.user, self.account))
+            if len(rows) and not bool((rows[1:] > rows[:-1]).all()):
+                # The columns in key order, in place of the old ones: a worker holds one copy of the graph.
+                self.user, self.account, self.since, self.until = (
+                    a[rows] for a in (self.user, self.account, self.since, self.until))
             first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else key
             self._starts = np.append(first, len(key)).astype(np.int64)
             self._keys = key[first]
-            self._rows, self._since, self._until = rows, self.since[rows], self.until[rows]
         return self._keys
 
     def is_fan(self, users: np.ndarray, accounts: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -88,21 +92,57 @@ class FollowState:
             found = keys[r] == qk
             r = r + base
             lo = self._starts[r]
-            count = np.where(found, self._starts[r + 1] - lo, 0)
-            hit = np.zeros(len(qk), dtype=bool)
-            for j in range(int(count.max(initial=0))):  # pairs with several intervals: any may hold t
-                m = np.flatnonzero(count > j)
-                at = lo[m] + j
-                hit[m] |= (self._since[at] <= qt[m]) & (qt[m] < self._until[at])
-            fan[q] = hit
+            fan[q] = self._holds(lo, np.where(found, self._starts[r + 1], lo), qt)
         if self._overlay:
             key = pair_key(users, accounts)
             # the overlay keys are kept sorted: a binary search beats np.isin, which sorts both sides per call
-            pos = np.minimum(np.searchsorted(self._overlay_keys, key), len(self._overlay_keys) - 1)
-            for i in np.flatnonzero(self._overlay_keys[pos] == key):
+            for i in np.flatnonzero(_member(key, self._overlay_keys)):
                 t = int(times[i])
                 fan[i] = any(s <= t < u for s, u in self._overlay[int(key[i])])
         return fan
+
+    def followed(self, users: np.ndarray, at_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """``(query, account)``: the accounts each ``users[i]`` follows at ``at_ms[i]``, each once, ordered by query
+        then account (the candidate sources' question, answered from the live state, events included)."""
+        users = np.asarray(users, np.int64)
+        at = np.broadcast_to(np.asarray(at_ms, np.int64), users.shape)
+        keys, n = self._index(), self._n
+        ok = users >= 0
+        # A user's pairs are one run of the sorted keys: [user × n, (user + 1) × n).
+        lo = np.searchsorted(keys, np.where(ok, users * n, 0))
+        count = np.where(ok, np.searchsorted(keys, np.where(ok, (users + 1) * n, 0)) - lo, 0)
+        query, pair = _runs_of(lo, count)
+        live = self._holds(self._starts[pair], self._starts[pair + 1], at[query])
+        query, account = query[live], keys[pair[live]] - users[query[live]] * n
+        if self._overlay:
+            query, account = self._with_overlay(users, at, query, account)
+        order = np.lexsort((account, query))
+        return query[order], account[order]
+
+    def _holds(self, first: np.ndarray, stop: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Whether any of the base intervals at rows ``first[i]:stop[i]`` holds ``t[i]``."""
+        hit = np.zeros(len(first), dtype=bool)
+        count = stop - first
+        for j in range(int(count.max(initial=0))):  # pairs with several intervals: any may hold t
+            m = np.flatnonzero(count > j)
+            at = first[m] + j
+            hit[m] |= (self.since[at] <= t[m]) & (t[m] < self.until[at])
+        return hit
+
+    def _with_overlay(self, users: np.ndarray, at: np.ndarray, query: np.ndarray,
+                      account: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Replace the base answer of pairs the overlay holds by the overlay's intervals."""
+        moved = _member(pair_key(users[query], account), self._overlay_keys)
+        query, account = query[~moved], account[~moved]
+        ok = users >= 0
+        lo = np.searchsorted(self._overlay_keys, np.where(ok, users << PAIR_BITS, 0))
+        count = np.where(ok, np.searchsorted(self._overlay_keys, np.where(ok, (users + 1) << PAIR_BITS, 0)) - lo, 0)
+        q, pos = _runs_of(lo, count)
+        extra = [(int(i), key & ((1 << PAIR_BITS) - 1)) for i, key in zip(q.tolist(), self._overlay_keys[pos].tolist(),
+                                                                           strict=True)
+                 if any(s <= int(at[i]) < u for s, u in self._overlay[key])]
+        add = np.array(extra, dtype=np.int64).reshape(-1, 2)
+        return np.concatenate([query, add[:, 0]]), np.concatenate([account, add[:, 1]])
 
     def _run_of(self, users: np.ndarray, keys: np.ndarray) -> tuple[int, np.ndarray]:
         """The pair keys a query can match, and their offset: for one user's queries (one request), only that
@@ -125,7 +165,7 @@ class FollowState:
         if r >= len(keys) or keys[r] != key:
             return []
         at = slice(self._starts[r], self._starts[r + 1])
-        return sorted([int(a), int(b)] for a, b in zip(self._since[at], self._until[at], strict=True))
+        return sorted([int(a), int(b)] for a, b in zip(self.since[at], self.until[at], strict=True))
 
     def apply(self, users: np.ndarray, accounts: np.ndarray, times: np.ndarray,
               follow: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,6 +209,7 @@ class FollowState:
             np.concatenate([a[keep], extra[:, i]]) for i, a in enumerate((self.user, self.account, self.since,
                                                                          self.until)))
         self._keys, self._overlay, self._overlay_keys = None, {}, np.empty(0, np.int64)
+        self._digest = None
 
     def deltas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Follower changes (account, time, +1/-1) of the base intervals (the snapshot, before any
@@ -179,8 +220,24 @@ class FollowState:
         return accounts, times, np.concatenate([np.ones(len(self.since), np.int64), -np.ones(ended.sum(), np.int64)])
 
     def digest(self) -> str:
-        """Hash of the base intervals (so a store is seeded with a snapshot once)."""
+        """Hash of the base intervals (so a store is seeded with a snapshot once), as first given or folded."""
+        if self._digest is not None:
+            return self._digest
         h = hashlib.sha256()
         for a in (self.user, self.account, self.since, self.until):
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
+
+
+def _runs_of(lo: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query, position): ``lo[i], lo[i] + 1, … lo[i] + count[i] - 1`` for each i, labelled with i."""
+    query = np.repeat(np.arange(len(lo), dtype=np.int64), count)
+    start = np.cumsum(count) - count
+    return query, np.arange(len(query), dtype=np.int64) - np.repeat(start - lo, count)
+
+
+def _member(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Whether each value is in the sorted, non-empty ``sorted_keys``: a binary search per value (np.isin would
+    sort both sides on every call, and a request asks about a few hundred pairs against tens of thousands)."""
+    pos = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return sorted_keys[pos] == values

@@ -43,15 +43,20 @@ class ServiceDataError(RuntimeError):
 
 
 class LiveCatalog(CatalogIndex):
-    """The catalogue with fan status from the live follow state (snapshot plus follow/unfollow events).
+    """The catalogue with the follow graph of the live follow state (snapshot plus follow/unfollow events).
 
-    The visibility filter asks :meth:`is_fan`; answering from the live state means an unfollow sent to
-    ``POST /events`` hides the account's fans-only posts from the next request on.
+    The visibility filter asks :meth:`is_fan` and the candidate sources :meth:`followed`; answering both from
+    the live state means an unfollow sent to ``POST /events`` hides the account's fans-only posts from the next
+    request on, and a follow brings the account's posts and products into the next page. The follow graph is
+    held once, by that state: the ranking catalogue's own follow index is left empty.
     """
 
     def __init__(self, tables: Mapping[str, pa.Table], follows: FollowState) -> None:
-        super().__init__(*tables_from_arrow(tables))
+        super().__init__(*tables_from_arrow({**tables, "follows": tables["follows"].slice(0, 0)}))
         self.follow_state = follows
+
+    def followed(self, users: np.ndarray, at_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        return self.follow_state.followed(np.asarray(users, np.int64), at_ms)
 
     def is_fan(self, users: np.ndarray, accounts: np.ndarray, at_ms: np.ndarray | int) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
@@ -69,7 +74,7 @@ class ServiceData:
 
     tables: dict[str, pa.Table]  # what seller insights read: accounts, and posts' POST_COLUMNS
     ids: dict[str, np.ndarray]  # the id column of users, posts, products and accounts (the intake's known ids)
-    features_catalog: Catalog  # id look-ups of the feature pipelines, shared by the event intake
+    features_catalog: Catalog  # id look-ups of the feature pipelines and the live follow state (the updater's)
     catalog: LiveCatalog
     updater: SharedOnline  # counts every event batch once for all slots' feature sets
     online: dict[str, SetView]  # each slot's features, read from the updater's store
@@ -110,8 +115,10 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     updater = SharedOnline.open([get_feature_set(name) for name in SLOT_FEATURE_SET.values()], features, base)
     updater.update(events)
     online = {slot: updater.view(name) for slot, name in SLOT_FEATURE_SET.items()}
-    # One live follow state for visibility: the updater's copy, kept current by every event batch.
-    catalog = LiveCatalog(tables, updater.catalog.follows)
+    # One live follow state for everything (visibility, candidates, the intake's fan counts): the updater's copy,
+    # kept current by every event batch. The snapshot it started from is let go (``base`` is not kept).
+    base = updater.catalog
+    catalog = LiveCatalog(tables, base.follows)
     seen = InMemorySeenStore()
     record_impressions(seen, base, ev.take(np.flatnonzero(ev.time >= end - int(ranking.seen_window_hours * HOUR_MS))))
     since = end - int(ranking.hotlist_window_hours * HOUR_MS)

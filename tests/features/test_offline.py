@@ -237,11 +237,14 @@ def test_fan_status_agrees_with_the_graph_index(world: Path) -> None:
 
 def test_count_table_sums_windows_like_a_loop() -> None:
     rng = np.random.default_rng(2)
-    for keys in (rng.integers(0, 50, 4000), rng.integers(0, 50, 4000) + (1 << 58)):  # packed and wide keys
+    # Packed in 32 bits, packed in 64 (search bounds past 2**32), and wide keys (ranks packed).
+    for keys, width in ((rng.integers(0, 50, 4000), np.uint32), (rng.integers(0, 50, 4000) + (1 << 30), np.int64),
+                        (rng.integers(0, 50, 4000) + (1 << 58), np.uint32)):
         buckets = rng.integers(100, 300, 4000)
         values = rng.integers(-3, 5, 4000)
         for table, v in ((CountTable.aggregate(keys, buckets), np.ones(4000, int)),
                          (CountTable.aggregate(keys, buckets, values), values)):
+            assert table.packed.dtype == width
             qk = np.concatenate([rng.choice(keys, 300), [7 + (1 << 61), -5]])  # beyond the largest key, negative
             lo = np.where(rng.random(302) < 0.2, ALL, rng.integers(90, 310, 302))
             hi = rng.integers(90, 320, 302)

@@ -81,6 +81,37 @@ def test_an_unfollow_sent_to_one_worker_reaches_the_others(served_world: ServedW
         assert not _visible(second, user, theirs, now)
 
 
+def _follow(user: int, account: int, now: int, event_id: int) -> dict[str, object]:
+    return _unfollow(user, account, now, event_id) | {"action": "follow"}
+
+
+def test_a_follow_brings_the_accounts_posts_into_the_next_page(served_world: ServedWorld) -> None:
+    with _app(served_world, served_world.config()) as c:
+        service = c.app.state.service
+        now = service.now_ms()
+        data = service.data
+        window = int(service.config.ranking.follow_feed_window_hours * 3_600_000)
+        posts = data.tables["posts"]
+        author, created = posts.column("account_id").to_numpy(), posts.column("created_at").cast("int64").to_numpy()
+        public = pc.equal(posts.column("visibility"), "public").to_numpy(zero_copy_only=False)
+        recent = public & (created >= now - window) & (created < now)
+        busiest = np.bincount(author[recent]).argsort()[::-1]
+        user = int(data.known_users[0])
+        follows = set(data.catalog.followed(np.array([user]), now)[1].tolist())
+        account = int(next(a for a in busiest if int(a) not in follows))
+        theirs = set(posts.column("post_id").to_numpy()[recent & (author == account)].tolist())
+
+        def page() -> set[int]:
+            r = c.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 100, "context": {"now_ms": now}})
+            assert r.status_code == 200 and r.json()["fallback"] is None, r.text
+            return {i["id"] for i in r.json()["items"]}
+
+        assert not page() & theirs  # control: not followed, not a follow-feed candidate
+        assert c.post("/events", json={"events": [_follow(user, account, now, 10**15 + 9)]}).json()["accepted"] == 1
+        assert page() & theirs
+        assert account in data.catalog.followed(np.array([user]), now)[1].tolist()
+
+
 @contextmanager
 def _redis(workdir: Path) -> Iterator[tuple[str, int]]:
     """A real redis-server on loopback; yields its URL and pid (so the test can stop and resume it)."""

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from features.validate_base import ContractError
 from ranking.request import RankRequest
 from serving.batcher import RankBatcher
+from serving.champions import ManifestModels, RegistrySource
 from serving.config import ServiceConfig
 from serving.events import RateLimited
 from serving.insights import PeerCache, UnknownAccount, account_insights
@@ -50,7 +51,7 @@ from serving.schemas import (
     ReloadResponse,
 )
 from serving.schemas_operator import AmplificationResponse
-from serving.state import ModelLoader, Promoter, ServiceState
+from serving.state import ModelLoader, Promoter, ServiceState, VersionProbe
 
 bearer = HTTPBearer(auto_error=False)
 MAX_MS = 253_402_300_800_000  # 10000-01-01: request times past it are not times
@@ -72,8 +73,13 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
     loader); ``background=False`` loads inline; ``promoter`` moves registry aliases for ``/admin/promote``
     (the service itself only reads the registry, so the caller supplies it).
     """
-    state = ServiceState(config, load_models, probe_versions=champion_versions if load_models is load_champions
-                         else None)
+    probe: VersionProbe | None = champion_versions if load_models is load_champions else None
+    refresh = None
+    manifest = config.serving.champion_manifest
+    if load_models is load_champions and manifest is not None:  # under `weitao serve`: see serving.champions
+        models = ManifestModels(manifest, RegistrySource.of(config))
+        load_models, probe, refresh = models.load, models.versions, models.refresh
+    state = ServiceState(config, load_models, probe_versions=probe, refresh_models=refresh)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -218,7 +224,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         Loading (and compiling a new model) runs in the thread pool: requests keep being answered meanwhile.
         Other workers follow within ``serving.registry_poll_s``.
         """
-        ok, detail = s.reload()
+        ok, detail = s.reload(fresh=True)
         body = ReloadResponse(reloaded=ok, model_versions=s.engine.versions, detail=detail)
         return OrjsonResponse(body.model_dump(), status_code=200 if ok else 409)
 
@@ -230,7 +236,7 @@ def create_app(config: ServiceConfig, *, load_models: ModelLoader = load_champio
         outcome = promoter(body.slot, body.action)
         ok = True
         if outcome.moved:
-            ok, _ = s.reload()
+            ok, _ = s.reload(fresh=True)
         out = PromoteResponse(slot=body.slot, action=body.action, moved=outcome.moved, reason=outcome.reason,
                               champion_before=outcome.before, champion_after=outcome.after, reloaded=outcome.moved
                               and ok, model_versions=s.engine.versions)

@@ -52,7 +52,8 @@ class Engine:
     models: dict[str, SlotModel]
 
 
-def _slot_model(slot: str, loaded: LoadedModel, version: str, compile_dir: Path | None) -> SlotModel:
+def slot_model(slot: str, loaded: LoadedModel, version: str, compile_dir: Path | None) -> SlotModel:
+    """What a worker serves of a verified model folder: heads, compiled forests, affinity and its index."""
     head = loaded.head_model()  # the heads the store read and verified
     compiled = CompiledHeads.build(head, compile_dir)
     affinity = Affinity.load(loaded.path)
@@ -75,7 +76,7 @@ def load_champions(config: ServiceConfig) -> dict[str, SlotModel]:
         name = f"{config.registry_prefix}{slot}"
         loaded = load_registered(config.tracking_uri, name, config.serving.model_alias, get_feature_set(fs_name),
                                  config.model_cache)
-        out[slot] = _slot_model(slot, loaded, f"{name}/{loaded.version}", compile_dir(config))
+        out[slot] = slot_model(slot, loaded, f"{name}/{loaded.version}", compile_dir(config))
     return out
 
 
@@ -91,7 +92,7 @@ def champion_versions(config: ServiceConfig) -> dict[str, str]:
 def load_folder(slot: str, folder: Path, compile_into: Path | None = None) -> SlotModel:
     """A slot model from a plain model folder (tests, and serving without a registry)."""
     loaded = load_model_dir(folder, get_feature_set(SLOT_FEATURE_SET[slot]))
-    return _slot_model(slot, loaded, f"{folder.name}@{loaded.checksum[:12]}", compile_into)
+    return slot_model(slot, loaded, f"{folder.name}@{loaded.checksum[:12]}", compile_into)
 
 
 def build_engine(models: dict[str, SlotModel], data: ServiceData, ranking: RankingSettings) -> Engine:

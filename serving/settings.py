@@ -58,6 +58,10 @@ class ServingSettings(BaseModel):
                                    "the alias points at, reloading when they moved; 0 turns the watch off.")
     page_log_batch: int = Field(2_000, ge=1, description="Served rows buffered before a Parquet file is written.")
     model_alias: str = Field("champion", min_length=1, description="Registry alias of the models to serve.")
+    champion_manifest: Path | None = Field(
+        None, description="Set by `weitao serve`: the file in which the serving process keeps the versions every "
+        "alias points at (it alone reads the registry; workers load what it names and never import MLflow). "
+        "Unset: each worker reads the registry itself.")
     compile_models: bool = Field(True, description="Compile LightGBM forests with lleaves (cached by checksum "
                                  "under tracking.model_cache); off, or where lleaves is missing, LightGBM predicts.")
     admin_token: SecretStr = Field(SecretStr(""), description="Bearer token of /admin/*; empty disables them.")

@@ -56,6 +56,7 @@ class ServiceState:
     intake: EventIntake | None = None
     page_log: PageLog | None = None
     probe_versions: VersionProbe | None = None  # the registry's current versions, for the watch
+    refresh_models: Callable[[], None] | None = None  # brings the loader up to the registry now (admin reloads)
     error: str | None = None
     degraded: str | None = None  # why answers are degraded now (a store is down, events wait), else None
     started: float = field(default_factory=time.monotonic)
@@ -102,12 +103,18 @@ class ServiceState:
             log.exception("service failed to load")
             self.error = f"{type(e).__name__}: {e}"
 
-    def reload(self) -> tuple[bool, str]:
-        """Load the models again and swap them in; on any failure the current models keep serving."""
+    def reload(self, *, fresh: bool = False) -> tuple[bool, str]:
+        """Load the models again and swap them in; on any failure the current models keep serving.
+
+        ``fresh`` (an operator's reload): ask the registry now, not the loader's last answer of it
+        (``serving.champion_manifest``); the watch reloads what the loader already knows.
+        """
         if self.data is None or self.engine is None:
             return False, "not loaded yet"
         with self._reload_lock:
             try:
+                if fresh and self.refresh_models is not None:
+                    self.refresh_models()
                 engines = self._build_engines()
             except Exception as e:  # a corrupt or mismatched model must not take the old one down
                 self.metrics.reloads.labels(outcome="refused").inc()

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from serving.app import create_app
+from serving.champions import ManifestFeed, RegistrySource
 from serving.config import ServiceConfig
 from serving.state import Promoter, Promotion
 from weitao.settings import Settings, export_for_workers, settings_for_worker
@@ -68,8 +69,21 @@ def worker_count(settings: Settings) -> int:
 
 
 def serve(settings: Settings, state_dir: Path) -> None:
-    """Run the service in the foreground until interrupted (SIGINT/SIGTERM finish in-flight requests)."""
+    """Run the service in the foreground until interrupted (SIGINT/SIGTERM finish in-flight requests).
+
+    This process reads the registry for every worker (``serving.champion_manifest``, see
+    :mod:`serving.champions`): before the workers start, then every ``serving.registry_poll_s``.
+    """
+    manifest = settings.serving.champion_manifest or state_dir / "champions.json"
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(
+        update={"champion_manifest": manifest})})
+    feed = ManifestFeed(manifest, RegistrySource.of(service_config(settings)), settings.serving.registry_poll_s)
+    feed.refresh()  # the workers load what it names; a registry error is in the file, and in /ready
+    feed.start()
     export_for_workers(settings, state_dir / "serve-settings.json")
     s = settings.serving
-    uvicorn.run("weitao.service:worker_app", factory=True, host=s.host, port=s.port, workers=worker_count(settings),
-                log_level="warning", timeout_graceful_shutdown=30)
+    try:
+        uvicorn.run("weitao.service:worker_app", factory=True, host=s.host, port=s.port,
+                    workers=worker_count(settings), log_level="warning", timeout_graceful_shutdown=30)
+    finally:
+        feed.stop()

@@ -6,10 +6,11 @@ of events), sized by items, users and events and written once as a contract data
 prepared bench world's champions: a model's features do not depend on the world it ranks.
 
 A fresh interpreter (nothing of the parent in its memory, and none of the CLI's imports: only what a
-worker imports) loads the service exactly as a worker does (``create_app`` and ``ServiceState.load``:
+worker imports) loads the service exactly as a worker under ``weitao serve`` does (``create_app`` and
+``ServiceState.load``: the champions the serving process named in its manifest, ``serving.champions``;
 catalogue, online stores replayed from the events, seen history, live gate), ranks requests on all three
-slots, and reports its resident set size (RSS) after the imports, after opening the model registry (MLflow's
-client, which the worker needs to find its champions), after loading, and after the requests.
+slots, and reports its resident set size (RSS) after the imports, after loading, and after the requests, and
+whether MLflow was imported (it should not be: the parent, like the serving process, read the registry).
 The service's own faiss index is over accounts; to show what an item-level index of the whole catalogue
 would add, the parent builds one (:meth:`ranking.ann.ItemIndex.build`, IVF at this size) and writes it in
 faiss's format, and the child loads it as a worker loads an index (:meth:`ranking.ann.ItemIndex.load`) and
@@ -51,7 +52,7 @@ def write_world(out: Path, items: int, users: int, events: int, seed: int) -> di
     return {name: t.num_rows for name, t in tables.items()}
 
 
-def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_file: str,
+def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_file: str, manifest: str,
            seed: int) -> dict[str, Any]:
     """Runs in the spawned process: load, rank, measure (see the module docstring); the service's page and event
     logs go under ``scratch``."""
@@ -65,12 +66,8 @@ def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_fi
     rss = {"imports": _rss_mb()}
     config = service_config(load_settings(Path(bench_root) / "weitao.toml"))
     serving = config.serving.model_copy(update={"data_dir": Path(data_dir), "page_log_dir": Path(scratch) / "served",
-                                                "event_log_dir": Path(scratch) / "events"})
-    # The registry client first (MLflow and its store), which loading would open anyway: its share on its own.
-    from serving.models import champion_versions
-
-    champion_versions(config)
-    rss["registry_client"] = _rss_mb()
+                                                "event_log_dir": Path(scratch) / "events",
+                                                "champion_manifest": Path(manifest)})
     state = create_app(replace(config, serving=serving), background=False).state.service
     start = time.perf_counter()
     state.load()
@@ -92,7 +89,8 @@ def _child(bench_root: str, data_dir: str, scratch: str, requests: int, index_fi
     index = ItemIndex.load(Path(index_file))
     rss["with_item_index"] = _rss_mb()
     state.close()
-    return {"rss_mb": rss, "arrow_mb": arrow_mb, "load_seconds": load_s, "rank_p50_ms": float(np.median(latency)),
+    return {"rss_mb": rss, "arrow_mb": arrow_mb, "mlflow_imported": "mlflow" in sys.modules,
+            "load_seconds": load_s, "rank_p50_ms": float(np.median(latency)),
             "requests": len(latency), "item_index": type(index.index).__name__,
             "item_index_vectors": int(index.index.ntotal)}
 
@@ -105,6 +103,16 @@ def _item_index(items: int, seed: int) -> Any:
     return ItemIndex.build(rng.normal(size=(items, DIM)).astype(np.float32), np.arange(items, dtype=np.int64))
 
 
+def _write_manifest(bench_root: Path, path: Path) -> None:
+    """What the serving process does before its workers start: name the champions (reads the registry)."""
+    from serving.champions import RegistrySource, read_manifest, write_manifest
+    from weitao.service import service_config
+    from weitao.settings import load_settings
+
+    if not write_manifest(path, RegistrySource.of(service_config(load_settings(bench_root / "weitao.toml")))):
+        raise RuntimeError(f"bench memory: the registry could not be read: {read_manifest(path)['error']}")
+
+
 def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_000, events: int = 5_000_000,
                  requests: int = 200, seed: int = 0, workdir: Path | None = None) -> dict[str, Any]:
     """Write the world (under ``workdir``, or a temporary directory) and measure one worker on it."""
@@ -115,7 +123,10 @@ def bench_memory(bench_root: Path, *, items: int = 1_000_000, users: int = 100_0
         world_s = time.perf_counter() - t0
         index_file = Path(tmp) / "items.faiss"
         _item_index(items, seed).save(index_file)
-        args = [str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, str(index_file), seed]
+        manifest = Path(tmp) / "champions.json"
+        _write_manifest(bench_root, manifest)
+        args = [str(bench_root), str(data_dir), str(Path(tmp) / "service"), requests, str(index_file), str(manifest),
+                seed]
         # A fresh interpreter that imports only this module: a multiprocessing child would import the parent's
         # main module again (the whole CLI, training included), which a service worker never does.
         done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True,

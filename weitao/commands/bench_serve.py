@@ -232,12 +232,12 @@ def memory(
     r = bench_memory(workdir, items=items, users=users, events=events, requests=requests)
     rss = r["rss_mb"]
     rows = [("RSS after imports MB", f"{rss['imports']:,.0f}"),
-            ("RSS with the registry client (MLflow) MB", f"{rss['registry_client']:,.0f}"),
             ("RSS loaded MB", f"{rss['loaded']:,.0f}"),
             ("  of which Arrow MB", f"{r['arrow_mb']:,.0f}"),
             (f"RSS after {r['requests']} pages MB", f"{rss['after_requests']:,.0f}"),
             (f"RSS with a {r['item_index_vectors']:,}-item {r['item_index']} MB", f"{rss['with_item_index']:,.0f}"),
-            ("load seconds", f"{r['load_seconds']:.1f}"), ("rank p50 ms (in-process)", f"{r['rank_p50_ms']:.2f}")]
+            ("load seconds", f"{r['load_seconds']:.1f}"), ("rank p50 ms (in-process)", f"{r['rank_p50_ms']:.2f}"),
+            ("MLflow imported by the worker", "yes" if r["mlflow_imported"] else "no")]
     summary_table(f"weitao bench memory ({items:,} items, {users:,} users, {events:,} events)", ("figure", "value"),
                   rows)
     write_json(json_out, {"memory": r})

@@ -1,0 +1,173 @@
+"""The champion manifest: which registered model versions a service serves, read from the registry once per machine.
+
+Opening MLflow's client costs a worker about 86 MB of resident memory (MLflow, SQLAlchemy, Alembic, protobuf and
+the rest it imports; ``weitao bench memory``), once per worker process, to answer one question every
+``serving.registry_poll_s``: which version does each alias point at? Under ``weitao serve`` the serving process
+asks instead (:class:`ManifestFeed`): it resolves every alias the workers serve, downloads and verifies each
+version into the model cache (``ranking.model_store.load_registered``), and writes the answer to one JSON file
+(atomically). Workers load the named folders from the cache (``ranking.model_store.load_model_dir``, the same
+verification against the checksum the registry holds) and watch the file; they never import MLflow.
+
+An explicit ``/admin/reload`` or ``/admin/promote`` must see the registry as it is now, not as of the last poll:
+the worker refreshes the manifest first, in a short-lived child process (:meth:`ManifestModels.refresh`).
+A registry that cannot be read leaves the last good entries in the file, with the error beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from features.featuresets import SLOT_FEATURE_SET, get_feature_set
+from ranking.model_store import LoadedModel, ModelNotFound, load_model_dir, load_registered
+from serving.config import ServiceConfig
+from serving.models import SlotModel, compile_dir, slot_model
+
+log = logging.getLogger(__name__)
+
+
+class ManifestError(RuntimeError):
+    """The manifest cannot be read, or does not name a model the worker needs."""
+
+
+@dataclass(frozen=True)
+class RegistrySource:
+    """What resolving the champions needs: the registry, the model names' prefix, the cache, the aliases."""
+
+    tracking_uri: str
+    registry_prefix: str
+    model_cache: str
+    aliases: tuple[str, ...]
+
+    @classmethod
+    def of(cls, config: ServiceConfig) -> RegistrySource:
+        return cls(config.tracking_uri, config.registry_prefix, str(config.model_cache),
+                   tuple(config.serving.aliases()))
+
+
+def resolve(source: RegistrySource) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{alias: {slot: {name, version, checksum, path}}}``: every alias's version of every ranked slot, each
+    downloaded into the cache and verified (reads the registry: imports MLflow)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for alias in source.aliases:
+        out[alias] = {}
+        for slot, fs_name in SLOT_FEATURE_SET.items():
+            name = f"{source.registry_prefix}{slot}"
+            loaded = load_registered(source.tracking_uri, name, alias, get_feature_set(fs_name),
+                                     Path(source.model_cache))
+            out[alias][slot] = {"name": name, "version": loaded.version, "checksum": loaded.checksum,
+                                "path": str(loaded.path)}
+    return out
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest at ``path``; a missing or unreadable file is a :class:`ManifestError` naming it."""
+    try:
+        body = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as e:
+        raise ManifestError(f"serving.champion_manifest: cannot read {path}: {e}") from e
+    if not isinstance(body, dict) or not isinstance(body.get("aliases"), dict):
+        raise ManifestError(f"serving.champion_manifest: {path} has no 'aliases' object")
+    return body
+
+
+def write_manifest(path: Path, source: RegistrySource) -> bool:
+    """Resolve the champions and replace the manifest atomically; True if the registry answered.
+
+    On failure the last good entries stay, with ``error`` saying why (workers keep serving what they have).
+    """
+    try:
+        body: dict[str, Any] = {"aliases": resolve(source), "error": None}
+    except Exception as e:  # the registry is down or a version is broken: say so, keep the last good answer
+        log.warning("champion manifest: registry not read: %s", e)
+        last = read_manifest(path)["aliases"] if path.is_file() else {}
+        body = {"aliases": last, "error": f"{type(e).__name__}: {e}"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    return body["error"] is None
+
+
+class ManifestModels:
+    """A worker's model loader, registry probe and refresh, over the manifest (see the module docstring)."""
+
+    def __init__(self, path: Path, source: RegistrySource) -> None:
+        self.path, self.source = path, source
+
+    def _entries(self, alias: str) -> dict[str, dict[str, Any]]:
+        body = read_manifest(self.path)
+        entries = body["aliases"].get(alias)
+        if entries is None or set(entries) != set(SLOT_FEATURE_SET):
+            why = f": {body['error']}" if body.get("error") else ""
+            raise ModelNotFound(f"champion manifest {self.path} names no {alias!r} model of every slot{why}")
+        return entries
+
+    def load(self, config: ServiceConfig) -> dict[str, SlotModel]:
+        """The models the manifest names for ``serving.model_alias``, verified against their checksums."""
+        out = {}
+        for slot, e in self._entries(config.serving.model_alias).items():
+            loaded = load_model_dir(Path(e["path"]), get_feature_set(SLOT_FEATURE_SET[slot]), checksum=e["checksum"])
+            loaded = LoadedModel(loaded.path, loaded.meta, loaded.checksum, int(e["version"]),
+                                 config.serving.model_alias, loaded.boosters)
+            out[slot] = slot_model(slot, loaded, f"{e['name']}/{e['version']}", compile_dir(config))
+        return out
+
+    def versions(self, config: ServiceConfig) -> dict[str, str]:
+        """The version each slot's alias points at, as of the manifest (named like ``SlotModel.version``)."""
+        return {slot: f"{e['name']}/{e['version']}" for slot, e in self._entries(config.serving.model_alias).items()}
+
+    def refresh(self) -> None:
+        """Write the manifest from the registry now, in a child process (this one never imports MLflow)."""
+        done = subprocess.run([sys.executable, "-m", "serving.champions", str(self.path),
+                               json.dumps(asdict(self.source))], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ManifestError(f"champion manifest: the registry could not be read: {done.stderr.strip()[-2000:]}")
+
+
+class ManifestFeed:
+    """The serving process's side: writes the manifest now (:meth:`refresh`), then every ``poll_s`` seconds."""
+
+    def __init__(self, path: Path, source: RegistrySource, poll_s: float) -> None:
+        self.path, self.source, self.poll_s = path, source, poll_s
+        self._stop = threading.Event()
+
+    def refresh(self) -> bool:
+        return write_manifest(self.path, self.source)
+
+    def start(self) -> None:
+        if self.poll_s > 0:
+            threading.Thread(target=self._loop, name="champion-manifest", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.refresh()
+            except Exception:  # the feed must outlive any one failure (a full disk, say); the next poll tries again
+                log.exception("champion manifest: refresh failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m serving.champions PATH SOURCE_JSON``: write the manifest once; exit 1 if the registry failed."""
+    raw = json.loads(argv[1])
+    source = RegistrySource(raw["tracking_uri"], raw["registry_prefix"], raw["model_cache"], tuple(raw["aliases"]))
+    if write_manifest(Path(argv[0]), source):
+        return 0
+    print(read_manifest(Path(argv[0]))["error"], file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,94 @@
+"""The champion manifest: the serving process reads the registry, workers load what it names without MLflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ranking.model_store import ModelNotFound
+from serving.champions import ManifestModels, RegistrySource, read_manifest, write_manifest
+from tests.serving.conftest import ServedWorld
+from tests.serving.live import Registry, make_registry
+from weitao.service import service_config
+
+# A worker as `weitao serve` starts one, in a fresh interpreter: load, then report versions and imports.
+WORKER = """
+import json, sys
+from dataclasses import replace
+from pathlib import Path
+from serving.app import create_app
+from weitao.service import service_config
+from weitao.settings import load_settings
+
+config_file, data, manifest = sys.argv[1:4]
+config = service_config(load_settings(Path(config_file)))
+changes = {"data_dir": Path(data), "champion_manifest": Path(manifest) if manifest else None}
+config = replace(config, serving=config.serving.model_copy(update=changes))
+state = create_app(config, background=False).state.service
+state.load()
+print(json.dumps({"error": state.error, "versions": state.engine.versions if state.engine else None,
+                  "mlflow": "mlflow" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def registry(served_world: ServedWorld, tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    return make_registry(served_world, tmp_path_factory.mktemp("champions"))
+
+
+def _source(registry: Registry) -> RegistrySource:
+    return RegistrySource.of(service_config(registry.settings()))
+
+
+def _worker(registry: Registry, manifest: Path | None) -> dict:
+    done = subprocess.run([sys.executable, "-c", WORKER, str(registry.config), str(registry.world.data),
+                           str(manifest or "")], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_worker_loads_the_manifests_champions_without_importing_mlflow(registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "champions.json"
+    assert write_manifest(path, _source(registry))
+    body = read_manifest(path)
+    assert body["error"] is None
+    assert {s: e["version"] for s, e in body["aliases"]["champion"].items()} == {"follow_feed": 1, "new_arrival": 1}
+    worker = _worker(registry, path)
+    assert worker["error"] is None and not worker["mlflow"], worker
+    assert worker["versions"] | {"follow_feed": "weitao-follow_feed/1", "new_arrival": "weitao-new_arrival/1"} \
+        == worker["versions"]
+    control = _worker(registry, None)  # the same worker reading the registry itself
+    assert control["versions"] == worker["versions"] and control["mlflow"]
+
+
+def test_the_manifest_follows_the_registry_on_refresh_and_keeps_its_entries_when_it_fails(
+        registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "champions.json"
+    source = _source(registry)
+    assert write_manifest(path, source)
+    config = service_config(registry.settings())
+    models = ManifestModels(path, source)
+    before = models.versions(config)
+    version = registry.register("new_arrival")
+    registry.client().set_registered_model_alias(registry.name("new_arrival"), "champion", str(version))
+    try:
+        assert models.versions(config) == before  # the manifest is as of its last refresh
+        models.refresh()  # what an operator's /admin/reload does first, in a child process
+        assert models.versions(config)["new_arrival"] == f"weitao-new_arrival/{version}"
+        assert models.load(config)["new_arrival"].version == f"weitao-new_arrival/{version}"
+    finally:
+        registry.client().set_registered_model_alias(registry.name("new_arrival"), "champion", "1")
+    gone = RegistrySource(f"sqlite:///{tmp_path / 'missing.db'}", source.registry_prefix, source.model_cache,
+                          source.aliases)
+    assert not write_manifest(path, gone)
+    body = orjson.loads(path.read_bytes())
+    assert "no tracking store" in body["error"] and body["aliases"]["champion"]  # the last good entries stay
+    other = ManifestModels(path, gone)
+    with pytest.raises(ModelNotFound, match="no tracking store"):  # an alias it never resolved: the error says why
+        other.load(replace(config, serving=config.serving.model_copy(update={"model_alias": "challenger"})))

@@ -32,6 +32,16 @@ def lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.where(hit, pos, -1)
 
 
+def _order(ids: np.ndarray) -> np.ndarray | None:
+    """The stable order that sorts ``ids``, or None when they are in order already (the usual export)."""
+    return None if bool((ids[1:] >= ids[:-1]).all()) else np.argsort(ids, kind="stable")
+
+
+def _take(column: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """``column`` in ``order``; itself (no copy) when it is in order already."""
+    return column if order is None else column[order]
+
+
 class CatalogIndex:
     """Accounts, follows, posts and products, indexed for the questions candidate generation asks."""
 
@@ -44,13 +54,14 @@ class CatalogIndex:
         self._follows = follows
         self._follows_by_user = WindowIndex(follows.user_id, follows.followed_ms)
         self._follows_by_pair = WindowIndex((follows.user_id, follows.account_id), follows.followed_ms)
-        order = np.argsort(posts.post_id, kind="stable")
-        self._posts = Posts(*(getattr(posts, n)[order] for n in ("post_id", "account_id", "created_ms", "visibility")))
+        order = _order(posts.post_id)
+        self._posts = Posts(*(_take(getattr(posts, n), order) for n in ("post_id", "account_id", "created_ms",
+                                                                          "visibility")))
         self._post_rows = IdIndex(self._posts.post_id)
         self._posts_by_account = WindowIndex(self._posts.account_id, self._posts.created_ms)
-        order = np.argsort(products.product_id, kind="stable")
+        order = _order(products.product_id)
         self._products = Products(
-            *(getattr(products, n)[order] for n in ("product_id", "shop_id", "category", "launched_ms")))
+            *(_take(getattr(products, n), order) for n in ("product_id", "shop_id", "category", "launched_ms")))
         self._product_rows = IdIndex(self._products.product_id)
         self._products_by_shop = WindowIndex(self._products.shop_id, self._products.launched_ms)
 

@@ -88,7 +88,7 @@ def _ints(table: pa.Table, name: str) -> np.ndarray:
     column = table.column(name)
     if pa.types.is_timestamp(column.type):
         column = pc.cast(column, pa.int64())
-    return column.to_numpy(zero_copy_only=False).astype(np.int64)
+    return column.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)  # a view of a one-chunk column
 
 
 def tables_from_arrow(tables: Mapping[str, pa.Table]) -> tuple[Accounts, Follows, Posts, Products]:

@@ -96,7 +96,10 @@ def read_data(data_dir: Path) -> dict[str, pa.Table]:
     missing = [t for t in TABLES if t not in present]
     if missing:
         raise ServiceDataError(f"serving.data_dir: {data_dir} has no table(s) {', '.join(missing)}")
-    return {name: read_table(data_dir, name) for name in TABLES}
+    # The catalogue tables in one chunk each: every reader's numpy columns are then views of the same Arrow
+    # buffers (a chunked column is copied by each to_numpy), one copy of the catalogue for all of them.
+    return {name: read_table(data_dir, name) if name == "events" else read_table(data_dir, name).combine_chunks()
+            for name in TABLES}
 
 
 def load_service_data(data_dir: Path, features: FeatureSettings, ranking: RankingSettings,

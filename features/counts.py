@@ -7,7 +7,7 @@ events; the in-process online store keeps a few per counter and merges them as b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -94,14 +94,16 @@ class CountTable:
         # holds tens of millions of entries, and this is a quarter of their memory.
         if self.prefix.dtype != np.int32 and len(self.prefix) and int(self.prefix[-1]) < 2**31:
             object.__setattr__(self, "prefix", self.prefix.astype(np.int32))
-        # So are packed values when every search bound fits (the largest is the last key's next key, shifted):
-        # posts × hours of a month do, and the entries shrink from 12 bytes to 8.
-        if self.packed.dtype != np.uint32 and len(self.packed) and self._top() < 2**32:
-            object.__setattr__(self, "packed", self.packed.astype(np.uint32))
 
-    def _top(self) -> int:
-        """One past the largest value a search of this table looks for: ``(last key + 1) << shift``."""
-        return ((int(self.packed[-1]) >> self.shift) + 1) << self.shift
+    def compact(self) -> CountTable:
+        """This table with packed values in 32 bits when every search bound fits (the largest is the last key's
+        next key, shifted), else itself. Posts × hours of a month fit: a table kept in memory (the online store)
+        shrinks from 12 bytes an entry to 8. Offline tables live for one build and skip the conversion."""
+        if self.packed.dtype == np.uint32 or not len(self.packed):
+            return self
+        if ((int(self.packed[-1]) >> self.shift) + 1) << self.shift >= 2**32:
+            return self
+        return replace(self, packed=self.packed.astype(np.uint32))
 
     @classmethod
     def empty(cls) -> CountTable:
@@ -188,10 +190,11 @@ class CountTable:
             known, keys = self.keys[r] == keys, r
         base = np.where(known, keys, 0) << self.shift
         top = 1 << self.shift  # (key + 1) << shift: where the next key's entries begin
-        # Bounds in the table's own dtype (they fit: see __post_init__), else numpy would widen the whole table.
+        # Bounds in the table's own dtype (they fit: see compact), else numpy would widen the whole table.
         dtype = self.packed.dtype
-        at_lo = np.searchsorted(self.packed, (base + np.clip(np.asarray(lo, np.int64) - self.b0, 0, top)).astype(dtype))
-        at_hi = np.searchsorted(self.packed, (base + np.clip(np.asarray(hi, np.int64) - self.b0, 0, top)).astype(dtype))
+        lo = (base + np.clip(np.asarray(lo, np.int64) - self.b0, 0, top)).astype(dtype, copy=False)
+        hi = (base + np.clip(np.asarray(hi, np.int64) - self.b0, 0, top)).astype(dtype, copy=False)
+        at_lo, at_hi = np.searchsorted(self.packed, lo), np.searchsorted(self.packed, hi)
         sums = np.where(known, self.prefix[np.maximum(at_hi, at_lo)] - self.prefix[at_lo], 0).astype(np.int64)
         if order is None:
             return sums

@@ -30,10 +30,10 @@ class MemoryStore:
         if not len(keys):
             return
         runs = self._runs[counter]
-        runs.append(CountTable.aggregate(keys, buckets, values))
+        runs.append(CountTable.aggregate(keys, buckets, values).compact())
         while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
             newer, older = runs.pop(), runs.pop()
-            runs.append(self._merge(counter, [older, newer]))
+            runs.append(self._merge(counter, [older, newer]).compact())
 
     def _merge(self, counter: int, tables: list[CountTable]) -> CountTable:
         if self._now is None:

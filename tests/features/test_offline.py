@@ -243,8 +243,9 @@ def test_count_table_sums_windows_like_a_loop() -> None:
         buckets = rng.integers(100, 300, 4000)
         values = rng.integers(-3, 5, 4000)
         for table, v in ((CountTable.aggregate(keys, buckets), np.ones(4000, int)),
-                         (CountTable.aggregate(keys, buckets, values), values)):
-            assert table.packed.dtype == width
+                         (CountTable.aggregate(keys, buckets, values), values),
+                         (CountTable.aggregate(keys, buckets, values).compact(), values)):
+            assert table.packed.dtype in (np.int64, width)
             qk = np.concatenate([rng.choice(keys, 300), [7 + (1 << 61), -5]])  # beyond the largest key, negative
             lo = np.where(rng.random(302) < 0.2, ALL, rng.integers(90, 310, 302))
             hi = rng.integers(90, 320, 302)
@@ -255,6 +256,7 @@ def test_count_table_sums_windows_like_a_loop() -> None:
         merged = CountTable.merge([CountTable.aggregate(keys[:2000], buckets[:2000]),
                                    CountTable.aggregate(keys[2000:], buckets[2000:])])
         np.testing.assert_array_equal(merged.entries()[2], CountTable.aggregate(keys, buckets).entries()[2])
+        assert CountTable.aggregate(keys, buckets).compact().packed.dtype == width
 
 
 def test_data_source_from_a_directory_equals_in_memory_tables(world: Path) -> None:

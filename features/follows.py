@@ -30,7 +30,6 @@ class FollowState:
         self._keys: np.ndarray | None = None
         self._n = 0
         self._starts = np.empty(0, np.int64)
-        self._digest: str | None = None
         self._overlay: dict[int, list[list[int]]] = {}
         self._overlay_keys = np.empty(0, np.int64)
 
@@ -59,7 +58,6 @@ class FollowState:
 
     def _index(self) -> np.ndarray:
         if self._keys is None:
-            self._digest = self.digest()  # of the rows as given: the order changes below
             self._n = int(self.account.max(initial=-1)) + 1
             key, rows = sort_ids(self._compact(self.user, self.account))
             if len(rows) and not bool((rows[1:] > rows[:-1]).all()):
@@ -209,7 +207,6 @@ class FollowState:
             np.concatenate([a[keep], extra[:, i]]) for i, a in enumerate((self.user, self.account, self.since,
                                                                          self.until)))
         self._keys, self._overlay, self._overlay_keys = None, {}, np.empty(0, np.int64)
-        self._digest = None
 
     def deltas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Follower changes (account, time, +1/-1) of the base intervals (the snapshot, before any
@@ -220,9 +217,9 @@ class FollowState:
         return accounts, times, np.concatenate([np.ones(len(self.since), np.int64), -np.ones(ended.sum(), np.int64)])
 
     def digest(self) -> str:
-        """Hash of the base intervals (so a store is seeded with a snapshot once), as first given or folded."""
-        if self._digest is not None:
-            return self._digest
+        """Hash of the base intervals (so a store is seeded with a snapshot once), taken in key order (indexing
+        first), so that it is the same before and after a state answered its first question."""
+        self._index()
         h = hashlib.sha256()
         for a in (self.user, self.account, self.since, self.until):
             h.update(np.ascontiguousarray(a).tobytes())

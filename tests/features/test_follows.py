@@ -22,13 +22,19 @@ def _intervals(u: np.ndarray, a: np.ndarray, since: np.ndarray, until: np.ndarra
     return out
 
 
+def random_intervals(rng: np.random.Generator, n: int, users: int, accounts: int,
+                     open_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(user, account, since, until) of ``n`` random follow intervals; ``open_share`` of them still open."""
+    u, a = rng.integers(0, users, n), rng.integers(0, accounts, n)
+    since = rng.integers(0, 100, n)
+    until = np.where(rng.random(n) < open_share, np.iinfo(np.int64).max, since + rng.integers(1, 60, n))
+    return u, a, since, until
+
+
 def test_followed_accounts_match_the_intervals_before_and_after_live_events() -> None:
     rng = np.random.default_rng(5)
     for trial in range(60):
-        n = int(rng.integers(0, 200))
-        u, a = rng.integers(0, 15, n), rng.integers(0, 25, n)
-        since = rng.integers(0, 100, n)
-        until = np.where(rng.random(n) < 0.3, np.iinfo(np.int64).max, since + rng.integers(1, 60, n))
+        u, a, since, until = random_intervals(rng, int(rng.integers(0, 200)), 15, 25, open_share=0.3)
         state = FollowState(u, a, since, until)
         users, at = rng.integers(-1, 17, 12), rng.integers(0, 200, 12)
         q, acc = state.followed(users, at)

@@ -9,6 +9,7 @@ import pytest
 from features.follows import FollowState
 from features.ids import IdIndex
 from ranking.windows import WindowIndex
+from tests.features.test_follows import random_intervals
 
 
 def _brute_rows(ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -59,10 +60,7 @@ def test_window_index_answers_one_users_queries_as_brute_force() -> None:
 def test_fan_status_of_one_users_queries_as_brute_force() -> None:
     rng = np.random.default_rng(3)
     for _ in range(200):
-        n = int(rng.integers(1, 300))
-        u, a = rng.integers(0, 20, n), rng.integers(0, 30, n)
-        since = rng.integers(0, 100, n)
-        until = since + rng.integers(1, 50, n)
+        u, a, since, until = random_intervals(rng, int(rng.integers(1, 300)), 20, 30)
         state = FollowState(u, a, since, until)
         m = int(rng.integers(2, 80))
         user, account, t = np.full(m, rng.integers(0, 22)), rng.integers(-1, 35, m), rng.integers(0, 160, m)

@@ -89,13 +89,20 @@ def write_manifest(path: Path, source: RegistrySource) -> bool:
         body: dict[str, Any] = {"aliases": resolve(source), "error": None}
     except Exception as e:  # the registry is down or a version is broken: say so, keep the last good answer
         log.warning("champion manifest: registry not read: %s", e)
-        last = read_manifest(path)["aliases"] if path.is_file() else {}
-        body = {"aliases": last, "error": f"{type(e).__name__}: {e}"}
+        body = {"aliases": _last_entries(path), "error": f"{type(e).__name__}: {e}"}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)  # readers see the old file or the new one, never half of one
     return body["error"] is None
+
+
+def _last_entries(path: Path) -> dict[str, Any]:
+    """The entries of the manifest at ``path`` if there is a readable one, else none."""
+    try:
+        return read_manifest(path)["aliases"]
+    except ManifestError:
+        return {}
 
 
 class ManifestModels:

@@ -89,6 +89,8 @@ def test_the_manifest_follows_the_registry_on_refresh_and_keeps_its_entries_when
     assert not write_manifest(path, gone)
     body = orjson.loads(path.read_bytes())
     assert "no tracking store" in body["error"] and body["aliases"]["champion"]  # the last good entries stay
+    path.write_text("{not json")  # a damaged file and a registry that cannot be read: the error is written
+    assert not write_manifest(path, gone) and "no tracking store" in read_manifest(path)["error"]
     other = ManifestModels(path, gone)
     with pytest.raises(ModelNotFound, match="no tracking store"):  # an alias it never resolved: the error says why
         other.load(replace(config, serving=config.serving.model_copy(update={"model_alias": "challenger"})))

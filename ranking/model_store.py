@@ -308,6 +308,13 @@ def registered_version(tracking_uri: str, name: str, alias: str) -> int:
     return int(_resolve(read_client(tracking_uri), name, alias).version)
 
 
+def registered_checksum(tracking_uri: str, name: str, alias: str) -> tuple[int, str | None]:
+    """(version, checksum tag) of ``name@alias`` now, without downloading (read-only; raises
+    :class:`ModelNotFound`)."""
+    mv = _resolve(read_client(tracking_uri), name, alias)
+    return int(mv.version), (mv.tags or {}).get(CHECKSUM_TAG)
+
+
 def load_registered(
     tracking_uri: str, name: str, alias: str, expected: FeatureSetLike, cache_dir: Path
 ) -> LoadedModel:

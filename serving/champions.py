@@ -9,7 +9,8 @@ version into the model cache (``ranking.model_store.load_registered``), and writ
 verification against the checksum the registry holds) and watch the file; they never import MLflow.
 
 An explicit ``/admin/reload`` or ``/admin/promote`` must see the registry as it is now, not as of the last poll:
-the worker refreshes the manifest first, in a short-lived child process (:meth:`ManifestModels.refresh`).
+the worker asks the serving process to refresh the manifest first, and waits for the answer
+(:meth:`ManifestModels.refresh`).
 A registry that cannot be read leaves the last good entries in the file, with the error beside them.
 """
 
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,13 @@ from typing import Any
 import orjson
 
 from features.featuresets import SLOT_FEATURE_SET, get_feature_set
-from ranking.model_store import LoadedModel, ModelNotFound, load_model_dir, load_registered
+from ranking.model_store import LoadedModel, ModelNotFound, load_model_dir, load_registered, registered_checksum
 from serving.config import ServiceConfig
 from serving.models import SlotModel, compile_dir, slot_model
 
 log = logging.getLogger(__name__)
+#: How often the serving process looks for a worker's refresh request, and a worker for the answer.
+ANSWER_POLL_S = 0.05
 
 
 class ManifestError(RuntimeError):
@@ -54,14 +58,26 @@ class RegistrySource:
                    tuple(config.serving.aliases()))
 
 
-def resolve(source: RegistrySource) -> dict[str, dict[str, dict[str, Any]]]:
+def resolve(source: RegistrySource, known: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """``{alias: {slot: {name, version, checksum, path}}}``: every alias's version of every ranked slot, each
-    downloaded into the cache and verified (reads the registry: imports MLflow)."""
+    downloaded into the cache and verified (reads the registry: imports MLflow).
+
+    An entry of ``known`` (the last manifest's) whose version and checksum the registry still names, and whose
+    folder is there, is kept as it is: a periodic refresh asks the registry, it does not hash every model again
+    (workers verify what they load).
+    """
+    known = known or {}
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for alias in source.aliases:
         out[alias] = {}
         for slot, fs_name in SLOT_FEATURE_SET.items():
             name = f"{source.registry_prefix}{slot}"
+            version, checksum = registered_checksum(source.tracking_uri, name, alias)
+            last = known.get(alias, {}).get(slot)
+            if last and (last["name"], last["version"], last["checksum"]) == (name, version, checksum) \
+                    and Path(last["path"]).is_dir():
+                out[alias][slot] = last
+                continue
             loaded = load_registered(source.tracking_uri, name, alias, get_feature_set(fs_name),
                                      Path(source.model_cache))
             out[alias][slot] = {"name": name, "version": loaded.version, "checksum": loaded.checksum,
@@ -85,11 +101,13 @@ def write_manifest(path: Path, source: RegistrySource) -> bool:
 
     On failure the last good entries stay, with ``error`` saying why (workers keep serving what they have).
     """
+    started_ns = time.time_ns()  # a refresh asked for at t is answered by a manifest whose reading began after t
     try:
-        body: dict[str, Any] = {"aliases": resolve(source), "error": None}
+        body: dict[str, Any] = {"aliases": resolve(source, _last_entries(path)), "error": None,
+                                "started_ns": started_ns}
     except Exception as e:  # the registry is down or a version is broken: say so, keep the last good answer
         log.warning("champion manifest: registry not read: %s", e)
-        body = {"aliases": _last_entries(path), "error": f"{type(e).__name__}: {e}"}
+        body = {"aliases": _last_entries(path), "error": f"{type(e).__name__}: {e}", "started_ns": started_ns}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
@@ -105,11 +123,27 @@ def _last_entries(path: Path) -> dict[str, Any]:
         return {}
 
 
-class ManifestModels:
-    """A worker's model loader, registry probe and refresh, over the manifest (see the module docstring)."""
+def request_path(path: Path) -> Path:
+    """The file a worker creates to ask the serving process for a refresh of the manifest at ``path``."""
+    return path.with_name(path.name + ".refresh")
 
-    def __init__(self, path: Path, source: RegistrySource) -> None:
-        self.path, self.source = path, source
+
+def _started_ns(path: Path) -> int:
+    try:
+        return int(read_manifest(path).get("started_ns") or 0)
+    except ManifestError:
+        return 0
+
+
+class ManifestModels:
+    """A worker's model loader, registry probe and refresh, over the manifest (see the module docstring).
+
+    ``answer_s``: how long :meth:`refresh` waits for the serving process to answer before reading the registry
+    in a child process of its own.
+    """
+
+    def __init__(self, path: Path, source: RegistrySource, answer_s: float = 10.0) -> None:
+        self.path, self.source, self.answer_s = path, source, answer_s
 
     def _entries(self, alias: str) -> dict[str, dict[str, Any]]:
         body = read_manifest(self.path)
@@ -134,7 +168,23 @@ class ManifestModels:
         return {slot: f"{e['name']}/{e['version']}" for slot, e in self._entries(config.serving.model_alias).items()}
 
     def refresh(self) -> None:
-        """Write the manifest from the registry now, in a child process (this one never imports MLflow)."""
+        """Bring the manifest up to the registry as it is now (this process never imports MLflow).
+
+        The serving process (:class:`ManifestFeed`) is asked first: it has the registry open and answers in a
+        fraction of a second. Without an answer within ``answer_s``, a child process reads the registry (a few
+        seconds of a core: MLflow's imports), which is what a worker started without ``weitao serve`` gets.
+        """
+        asked = time.time_ns()
+        request_path(self.path).touch()
+        deadline = time.monotonic() + self.answer_s
+        while time.monotonic() < deadline:
+            if _started_ns(self.path) >= asked:
+                error = read_manifest(self.path).get("error")
+                if error:
+                    raise ManifestError(f"champion manifest: the registry could not be read: {error}")
+                return
+            time.sleep(ANSWER_POLL_S)
+        request_path(self.path).unlink(missing_ok=True)  # answered here instead
         done = subprocess.run([sys.executable, "-m", "serving.champions", str(self.path),
                                json.dumps(asdict(self.source))], capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -142,7 +192,8 @@ class ManifestModels:
 
 
 class ManifestFeed:
-    """The serving process's side: writes the manifest now (:meth:`refresh`), then every ``poll_s`` seconds."""
+    """The serving process's side: writes the manifest now (:meth:`refresh`), then every ``poll_s`` seconds (0:
+    never on its own) and whenever a worker asks (:func:`request_path`, looked for every ``ANSWER_POLL_S``)."""
 
     def __init__(self, path: Path, source: RegistrySource, poll_s: float) -> None:
         self.path, self.source, self.poll_s = path, source, poll_s
@@ -152,18 +203,33 @@ class ManifestFeed:
         return write_manifest(self.path, self.source)
 
     def start(self) -> None:
-        if self.poll_s > 0:
-            threading.Thread(target=self._loop, name="champion-manifest", daemon=True).start()
+        threading.Thread(target=self._loop, name="champion-manifest", daemon=True).start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        _lower_priority()
+        due = time.monotonic() + self.poll_s
+        while not self._stop.wait(ANSWER_POLL_S):
+            asked = request_path(self.path).exists()
+            if not asked and (self.poll_s <= 0 or time.monotonic() < due):
+                continue
+            request_path(self.path).unlink(missing_ok=True)  # before reading: a later request is answered again
             try:
                 self.refresh()
             except Exception:  # the feed must outlive any one failure (a full disk, say); the next poll tries again
                 log.exception("champion manifest: refresh failed")
+            due = time.monotonic() + self.poll_s
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _lower_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux: a thread's own nice value): reading the registry and
+    verifying a download must not take a core from a worker answering ``/rank`` on a busy machine."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (OSError, AttributeError):  # not Linux, or not allowed: the feed still works, at normal priority
+        log.debug("champion manifest: thread priority unchanged")
 
 
 def main(argv: list[str]) -> int:

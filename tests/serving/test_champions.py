@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import orjson
 import pytest
 
 from ranking.model_store import ModelNotFound
-from serving.champions import ManifestModels, RegistrySource, read_manifest, write_manifest
+from serving.champions import ManifestFeed, ManifestModels, RegistrySource, read_manifest, request_path, write_manifest
 from tests.serving.conftest import ServedWorld
 from tests.serving.live import Registry, make_registry
 from weitao.service import service_config
@@ -73,17 +74,27 @@ def test_the_manifest_follows_the_registry_on_refresh_and_keeps_its_entries_when
     source = _source(registry)
     assert write_manifest(path, source)
     config = service_config(registry.settings())
-    models = ManifestModels(path, source)
-    before = models.versions(config)
+    alone = ManifestModels(path, source, answer_s=0.0)  # no serving process answers: a child process reads
+    before = alone.versions(config)
     version = registry.register("new_arrival")
-    registry.client().set_registered_model_alias(registry.name("new_arrival"), "champion", str(version))
+    client, name = registry.client(), registry.name("new_arrival")
+    client.set_registered_model_alias(name, "champion", str(version))
+    feed = ManifestFeed(path, source, poll_s=0.0)  # answers requests only
     try:
-        assert models.versions(config) == before  # the manifest is as of its last refresh
-        models.refresh()  # what an operator's /admin/reload does first, in a child process
-        assert models.versions(config)["new_arrival"] == f"weitao-new_arrival/{version}"
-        assert models.load(config)["new_arrival"].version == f"weitao-new_arrival/{version}"
+        assert alone.versions(config) == before  # the manifest is as of its last refresh
+        alone.refresh()  # what an operator's /admin/reload does first
+        assert alone.versions(config)["new_arrival"] == f"weitao-new_arrival/{version}"
+        assert alone.load(config)["new_arrival"].version == f"weitao-new_arrival/{version}"
+        client.set_registered_model_alias(name, "champion", "1")
+        feed.start()
+        time.sleep(0.3)
+        assert alone.versions(config)["new_arrival"] == f"weitao-new_arrival/{version}"  # not refreshed unasked
+        ManifestModels(path, source).refresh()  # asks the feed, which answers
+        assert alone.versions(config)["new_arrival"] == "weitao-new_arrival/1"
+        assert not request_path(path).exists()
     finally:
-        registry.client().set_registered_model_alias(registry.name("new_arrival"), "champion", "1")
+        feed.stop()
+        client.set_registered_model_alias(name, "champion", "1")
     gone = RegistrySource(f"sqlite:///{tmp_path / 'missing.db'}", source.registry_prefix, source.model_cache,
                           source.aliases)
     assert not write_manifest(path, gone)

@@ -30,8 +30,9 @@ from training.registry import promote, rollback
 
 RATE = 50.0  # requests per second, open loop
 DURATION = 9.0  # seconds of load
-SWAP_AT, ROLLBACK_AT = 3.0, 6.0  # seconds into the load (the rollback waits for the swap to finish)
-TAIL = 1.5  # seconds of load after the last reload answered
+SWAP_AT, ROLLBACK_AT = 3.0, 6.0  # seconds into the load (the rollback waits for the swap to finish, and TAIL)
+TAIL = 1.5  # seconds of load after the last reload answered, and at least between one reload's answer and the
+# next action (a reload reads the registry in a child process first: it may end past the next action's time)
 SLOT = "follow_feed"
 
 
@@ -126,12 +127,13 @@ async def _open_loop(base: str, bodies: list[tuple[str, dict[str, Any]]],
             s.done = now()
 
         async def act() -> None:
+            ended = -TAIL
             for at, action, fn in actions:
-                await asyncio.sleep(max(0.0, at - now()))
+                await asyncio.sleep(max(0.0, at - now(), ended + TAIL - now()))
                 action.start = now()
                 action.status, body = await asyncio.to_thread(fn)
                 action.versions = body.get("model_versions")
-                action.end = now()
+                action.end = ended = now()
 
         acting = asyncio.create_task(act())
         i = 0

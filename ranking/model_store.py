@@ -303,16 +303,16 @@ def _resolve(client: Any, name: str, alias: str) -> Any:
         raise
 
 
-def registered_version(tracking_uri: str, name: str, alias: str) -> int:
-    """The version ``name@alias`` points at now (read-only; raises :class:`ModelNotFound`)."""
-    return int(_resolve(read_client(tracking_uri), name, alias).version)
-
-
 def registered_checksum(tracking_uri: str, name: str, alias: str) -> tuple[int, str | None]:
     """(version, checksum tag) of ``name@alias`` now, without downloading (read-only; raises
     :class:`ModelNotFound`)."""
     mv = _resolve(read_client(tracking_uri), name, alias)
     return int(mv.version), (mv.tags or {}).get(CHECKSUM_TAG)
+
+
+def registered_version(tracking_uri: str, name: str, alias: str) -> int:
+    """The version ``name@alias`` points at now (read-only; raises :class:`ModelNotFound`)."""
+    return registered_checksum(tracking_uri, name, alias)[0]
 
 
 def load_registered(

@@ -102,12 +102,12 @@ def write_manifest(path: Path, source: RegistrySource) -> bool:
     On failure the last good entries stay, with ``error`` saying why (workers keep serving what they have).
     """
     started_ns = time.time_ns()  # a refresh asked for at t is answered by a manifest whose reading began after t
+    last = _last_entries(path)
     try:
-        body: dict[str, Any] = {"aliases": resolve(source, _last_entries(path)), "error": None,
-                                "started_ns": started_ns}
+        body: dict[str, Any] = {"aliases": resolve(source, last), "error": None, "started_ns": started_ns}
     except Exception as e:  # the registry is down or a version is broken: say so, keep the last good answer
         log.warning("champion manifest: registry not read: %s", e)
-        body = {"aliases": _last_entries(path), "error": f"{type(e).__name__}: {e}", "started_ns": started_ns}
+        body = {"aliases": last, "error": f"{type(e).__name__}: {e}", "started_ns": started_ns}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
@@ -126,13 +126,6 @@ def _last_entries(path: Path) -> dict[str, Any]:
 def request_path(path: Path) -> Path:
     """The file a worker creates to ask the serving process for a refresh of the manifest at ``path``."""
     return path.with_name(path.name + ".refresh")
-
-
-def _started_ns(path: Path) -> int:
-    try:
-        return int(read_manifest(path).get("started_ns") or 0)
-    except ManifestError:
-        return 0
 
 
 class ManifestModels:
@@ -178,10 +171,13 @@ class ManifestModels:
         request_path(self.path).touch()
         deadline = time.monotonic() + self.answer_s
         while time.monotonic() < deadline:
-            if _started_ns(self.path) >= asked:
-                error = read_manifest(self.path).get("error")
-                if error:
-                    raise ManifestError(f"champion manifest: the registry could not be read: {error}")
+            try:
+                body = read_manifest(self.path)
+            except ManifestError:  # not written yet: wait for the answer
+                body = {}
+            if int(body.get("started_ns") or 0) >= asked:
+                if body.get("error"):
+                    raise ManifestError(f"champion manifest: the registry could not be read: {body['error']}")
                 return
             time.sleep(ANSWER_POLL_S)
         request_path(self.path).unlink(missing_ok=True)  # answered here instead
@@ -235,7 +231,7 @@ def _lower_priority() -> None:
 def main(argv: list[str]) -> int:
     """``python -m serving.champions PATH SOURCE_JSON``: write the manifest once; exit 1 if the registry failed."""
     raw = json.loads(argv[1])
-    source = RegistrySource(raw["tracking_uri"], raw["registry_prefix"], raw["model_cache"], tuple(raw["aliases"]))
+    source = RegistrySource(**{**raw, "aliases": tuple(raw["aliases"])})
     if write_manifest(Path(argv[0]), source):
         return 0
     print(read_manifest(Path(argv[0]))["error"], file=sys.stderr)

@@ -56,7 +56,7 @@ class LiveCatalog(CatalogIndex):
         self.follow_state = follows
 
     def followed(self, users: np.ndarray, at_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        return self.follow_state.followed(np.asarray(users, np.int64), at_ms)
+        return self.follow_state.followed(users, at_ms)
 
     def is_fan(self, users: np.ndarray, accounts: np.ndarray, at_ms: np.ndarray | int) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)

@@ -11,6 +11,10 @@ import pyarrow.compute as pc
 
 from features.columns import OPEN, PAIR_BITS, int_column, ms_column, pair_key
 from features.counts import sort_ids
+from features.keyfilter import KeyFilter
+
+#: Look-ups of at least this many pairs go through the key filter first (building it costs ~0.2 s at 10M pairs).
+FILTER_MIN_QUERIES = 1 << 16
 
 
 class FollowState:
@@ -32,6 +36,7 @@ class FollowState:
         self._starts = np.empty(0, np.int64)
         self._overlay: dict[int, list[list[int]]] = {}
         self._overlay_keys = np.empty(0, np.int64)
+        self._filter: KeyFilter | None = None
 
     @classmethod
     def from_table(cls, follows: pa.Table) -> FollowState:
@@ -73,24 +78,16 @@ class FollowState:
         """Whether each user followed each account at each time (follow start inclusive, end exclusive)."""
         keys = self._index()
         key = self._compact(users, accounts)
+        times = np.asarray(times, np.int64)
         fan = np.zeros(len(key), dtype=bool)
-        base, run = self._run_of(users, keys) if len(keys) and len(key) else (0, keys)
-        if len(run) and len(key):
-            # Binary search is many times faster on sorted queries (cache), so sort them first, unless they
-            # search one user's short run; intervals are stored in key order, so only the times and the result
-            # move at random. Keys of -1 become one past the largest key and match nothing.
-            qk = np.where(key >= 0, key, run[-1] + 1)
-            if len(run) < len(keys):
-                q: np.ndarray | slice = slice(None)
+        if len(keys) and len(key):
+            base, run = self._run_of(users, keys)
+            if len(run) == len(keys) and len(key) >= FILTER_MIN_QUERIES:
+                # Most events of a large batch are by non-fans: only keys the filter may hold are searched.
+                at = np.flatnonzero(self._key_filter(keys).may_hold(key))
+                fan[at] = self._base_fan(key[at], times[at], 0, keys, sort=True)
             else:
-                qk, q = sort_ids(qk)
-            keys = run
-            qt = np.asarray(times, np.int64)[q]
-            r = np.minimum(np.searchsorted(keys, qk), len(keys) - 1)
-            found = keys[r] == qk
-            r = r + base
-            lo = self._starts[r]
-            fan[q] = self._holds(lo, np.where(found, self._starts[r + 1], lo), qt)
+                fan[:] = self._base_fan(key, times, base, run, sort=len(run) == len(keys))
         if self._overlay:
             key = pair_key(users, accounts)
             # the overlay keys are kept sorted: a binary search beats np.isin, which sorts both sides per call
@@ -98,6 +95,33 @@ class FollowState:
                 t = int(times[i])
                 fan[i] = any(s <= t < u for s, u in self._overlay[int(key[i])])
         return fan
+
+    def _base_fan(self, key: np.ndarray, times: np.ndarray, base: int, run: np.ndarray, *, sort: bool) -> np.ndarray:
+        """Fan status in the base intervals of compact ``key`` at ``times``, searching the sorted pair keys
+        ``run`` (which start at row ``base`` of the index), the queries sorted first if ``sort``."""
+        fan = np.zeros(len(key), dtype=bool)
+        if not len(key) or not len(run):
+            return fan
+        # Binary search is many times faster on sorted queries (cache), so sort them first, unless they
+        # search one user's short run; intervals are stored in key order, so only the times and the result
+        # move at random. Keys of -1 become one past the largest key and match nothing.
+        qk = np.where(key >= 0, key, run[-1] + 1)
+        q: np.ndarray | slice = slice(None)
+        if sort:
+            qk, q = sort_ids(qk)
+        r = np.minimum(np.searchsorted(run, qk), len(run) - 1)
+        found = run[r] == qk
+        r = r + base
+        lo = self._starts[r]
+        fan[q] = self._holds(lo, np.where(found, self._starts[r + 1], lo), times[q])
+        return fan
+
+    def _key_filter(self, keys: np.ndarray) -> KeyFilter:
+        """The bit filter of the base pair keys, built on the first large look-up (a serving worker, asking
+        about one user at a time, never builds it)."""
+        if self._filter is None:
+            self._filter = KeyFilter(keys)
+        return self._filter
 
     def followed(self, users: np.ndarray, at_ms: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
         """``(query, account)``: the accounts each ``users[i]`` follows at ``at_ms[i]``, each once, ordered by query
@@ -207,6 +231,7 @@ class FollowState:
             np.concatenate([a[keep], extra[:, i]]) for i, a in enumerate((self.user, self.account, self.since,
                                                                          self.until)))
         self._keys, self._overlay, self._overlay_keys = None, {}, np.empty(0, np.int64)
+        self._filter = None
 
     def deltas(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Follower changes (account, time, +1/-1) of the base intervals (the snapshot, before any

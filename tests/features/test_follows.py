@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.follows import FollowState
+from features.follows import FILTER_MIN_QUERIES, FollowState
+from features.keyfilter import KeyFilter
 from ranking.catalog import CatalogIndex
 from ranking.catalog_tables import Accounts, Follows, Posts, Products
 
@@ -83,3 +84,39 @@ def test_indexing_reorders_the_columns_and_keeps_the_digest() -> None:
     key = state.user * 40 + state.account
     assert bool((key[1:] >= key[:-1]).all())  # the columns are in key order now
     assert state.digest() == digest
+
+
+def test_the_key_filter_holds_every_key_and_few_others() -> None:
+    rng = np.random.default_rng(8)
+    keys = np.unique(rng.integers(0, 1 << 40, 50_000))
+    kf = KeyFilter(keys)
+    assert kf.may_hold(keys).all()
+    others = np.setdiff1d(rng.integers(0, 1 << 40, 200_000), keys)
+    share = kf.may_hold(others).mean()
+    assert 0.02 < share < 0.13  # 8-16 bits per key: 1 - exp(-1/8) ≈ 0.12 at most
+    assert not kf.may_hold(np.array([-1, -5])).any()
+
+
+def test_a_large_look_up_through_the_filter_answers_as_small_ones() -> None:
+    rng = np.random.default_rng(9)
+    u, a, since, until = random_intervals(rng, 40_000, 5_000, 300, open_share=0.2)
+    state = FollowState(u, a, since, until)
+    n = FILTER_MIN_QUERIES + 5_000
+    pick = rng.integers(0, len(u), n)
+    fans = rng.random(n) < 0.1  # a tenth of the queries ask about pairs that follow; the rest mostly do not
+    users = np.where(fans, u[pick], rng.integers(-1, 5_100, n))
+    accounts = np.where(fans, a[pick], rng.integers(-1, 320, n))
+    times = np.where(fans, since[pick] + rng.integers(-2, 3, n), rng.integers(0, 160, n))
+    follow = rng.random(50) < 0.5
+    state.apply(users[:50], accounts[:50], np.full(50, 170), follow)  # an overlay too
+    times[:50] = 171
+    got = state.is_fan(users, accounts, times)
+    assert state._filter is not None  # the large look-up went through the filter
+    small = np.concatenate([state.is_fan(users[s], accounts[s], times[s])
+                            for s in np.array_split(np.arange(n), 8)])
+    np.testing.assert_array_equal(got, small)
+    ivs = _replayed(u, a, since, until, users[:50], accounts[:50], np.full(50, 170), follow)
+    for i in np.concatenate([np.arange(50), rng.integers(0, n, 2000)]).tolist():
+        pair = ivs.get((int(users[i]), int(accounts[i])), [])
+        assert got[i] == any(s <= times[i] < e for s, e in pair)
+    assert 0.05 < got.mean() < 0.2

@@ -11,7 +11,7 @@ batch against a store.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -153,26 +153,11 @@ def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int, packings: dict[st
         yield s, EventView(chunk, catalog, bucket_ms, packings, fan_codes)
 
 
-def repeat_flags(counters: Sequence[Counter], ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 seen_before: SeenFn | None) -> dict[str, np.ndarray]:
-    """For each repeat space among ``counters``: True for events whose user had an earlier event of the same
-    actions and target types on the same account.
-
-    "Earlier" is by (event time, event id); online, pairs first met in this batch ask ``seen_before``. One pass
-    over the events serves every space (deriving a chunk's keys and codes costs more than testing them).
-    """
-    luts = {c.repeat_space: _lut(Counter("account", c.actions, c.target_types)) for c in counters if c.repeat}
-    found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {space: [] for space in luts}
-    for s, view in _chunks(ev, catalog, bucket_ms, {}) if luts else ():
-        code = view.code("account", False)
-        for space, lut in luts.items():
-            idx = np.flatnonzero(lut[code])
-            found[space].append((s + idx, view.ev.user[idx], view.account[idx]))
-    return {space: _repeats(ev, parts, space, seen_before) for space, parts in found.items()}
-
-
 def _repeats(ev: EventArrays, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], space: str,
              seen_before: SeenFn | None) -> np.ndarray:
+    """For the events of a repeat space (``found``: their indices, users and accounts): True where the user had
+    an earlier event of the space on the same account. "Earlier" is by (event time, event id); online, pairs
+    first met in this batch ask ``seen_before``."""
     idx, users, accounts = (np.concatenate(x) for x in zip(*found, strict=True)) if found else (np.empty(0, int),) * 3
     pair = pair_key(users, accounts)
     order = np.lexsort((ev.event_id[idx], ev.time[idx], pair))
@@ -186,39 +171,58 @@ def _repeats(ev: EventArrays, found: list[tuple[np.ndarray, np.ndarray, np.ndarr
     return flags
 
 
-def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 seen_before: SeenFn | None = None) -> list[CountTable | None]:
-    """Counts per (key, bucket) of every event counter of ``fs`` (None for the followers counter)."""
-    packings = _packings(ev, catalog, bucket_ms)
-    luts = [_lut(c) for c in fs.counters]
-    repeats = repeat_flags(fs.counters, ev, catalog, bucket_ms, seen_before)
-    # Event codes (without the fan bit) that some fan or non-fan counter counts: only they need fan status.
+def _fan_codes(fs: FeatureSet, luts: list[np.ndarray]) -> np.ndarray:
+    """Event codes (without the fan bit) that some fan or non-fan counter counts: only they need fan status."""
     fan_codes = np.zeros(_N_CODES + 1, dtype=bool)
     for lut, c in zip(luts, fs.counters, strict=True):
         if c.audience != "all":
             fan_codes |= lut[0:2 * (_N_CODES + 1):2] | lut[1:2 * (_N_CODES + 1):2]
+    return fan_codes
+
+
+def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int,
+                 seen_before: SeenFn | None = None) -> list[CountTable | None]:
+    """Counts per (key, bucket) of every event counter of ``fs`` (None for the followers counter).
+
+    One pass over the events in chunks: a chunk's keys and codes cost more to derive than to test. Counters
+    of repeat events (a user's later events on the same account) keep the index of each event they select,
+    and drop the first ones once the pass has seen every event of their repeat space.
+    """
+    packings = _packings(ev, catalog, bucket_ms)
+    luts = [_lut(c) for c in fs.counters]
+    spaces = {c.repeat_space: _lut(Counter("account", c.actions, c.target_types)) for c in fs.counters if c.repeat}
+    found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {space: [] for space in spaces}
     parts: list[list] = [[] for _ in fs.counters]
-    for s, view in _chunks(ev, catalog, bucket_ms, packings, fan_codes):
+    at: list[list[np.ndarray]] = [[] for _ in fs.counters]
+    for s, view in _chunks(ev, catalog, bucket_ms, packings, _fan_codes(fs, luts)):
+        for space, lut in spaces.items():
+            idx = np.flatnonzero(lut[view.code("account", False)])
+            found[space].append((s + idx, view.ev.user[idx], view.account[idx]))
         for j, c in enumerate(fs.counters):
-            if c.followers:
-                continue
-            hit = luts[j][view.code(c.entity, c.audience != "all")]
-            if c.repeat:
-                hit &= repeats[c.repeat_space][s:s + len(hit)]
-            parts[j].append(view.select(c.entity, np.flatnonzero(hit)))
+            if not c.followers:
+                idx = np.flatnonzero(luts[j][view.code(c.entity, c.audience != "all")])
+                parts[j].append(view.select(c.entity, idx))
+                if c.repeat:
+                    at[j].append(s + idx)
+    repeats = {space: _repeats(ev, parts_, space, seen_before) for space, parts_ in found.items()}
     out: list[CountTable | None] = []
     for j, c in enumerate(fs.counters):
-        packing = packings[c.entity]
-        if c.followers:
-            out.append(None)
-        elif packing is None:
-            keys, buckets = (np.concatenate(x) for x in zip(*parts[j], strict=True)) if parts[j] else ([], [])
-            out.append(CountTable.aggregate(np.asarray(keys, np.int64), np.asarray(buckets, np.int64)))
-        else:
-            packed = np.concatenate(parts[j]) if parts[j] else np.empty(0, np.int64)
-            out.append(CountTable.from_packed(packed, packing))
+        keep = repeats[c.repeat_space][np.concatenate(at[j])] if c.repeat and at[j] else None
+        out.append(None if c.followers else _table(parts[j], packings[c.entity], keep))
         parts[j] = []
     return out
+
+
+def _table(parts: list, packing: Packing | None, keep: np.ndarray | None) -> CountTable:
+    """The count table of one counter's selected events (chunk by chunk), those of ``keep`` only if given."""
+    if packing is None:
+        keys, buckets = (np.concatenate(x) for x in zip(*parts, strict=True)) if parts else ([], [])
+        keys, buckets = np.asarray(keys, np.int64), np.asarray(buckets, np.int64)
+        if keep is not None:
+            keys, buckets = keys[keep], buckets[keep]
+        return CountTable.aggregate(keys, buckets)
+    packed = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    return CountTable.from_packed(packed if keep is None else packed[keep], packing)
 
 
 def follower_table(follows: FollowState, bucket_ms: int) -> CountTable:

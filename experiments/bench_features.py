@@ -225,8 +225,9 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
     """Measure the offline build (in-process and Dask) and the online update on a synthetic world.
 
     Returns ``{"meta", "offline", "dask", "online"}``; rates are events per second of wall time, and for the
-    in-process paths also per CPU second of this process (less sensitive to other load on the machine). Each
-    Dask figure is the best of ``dask_repeats`` builds, the clusters taking turns.
+    in-process paths also per CPU second of this process (less sensitive to other load on the machine). The
+    in-process figure is the best of ``dask_repeats`` builds (the first, caches cold, is reported beside it);
+    each Dask figure is the best of ``dask_repeats`` builds, the clusters taking turns.
     """
     settings = settings or FeatureSettings()
     step = on_step or (lambda _: None)
@@ -237,16 +238,23 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
         data = DataSource(synthetic_tables(events, rng))
     request = candidate_rows(data, rows, rng)
     fs = get_feature_set(feature_set)
-    step("offline build, in-process")
-    offline: dict[str, float] = {}
-    with _clock(offline):
-        frame = build_frame(fs, request, data, settings=settings, engine="inprocess")
+    step(f"offline build, in-process, {dask_repeats} builds")
+    builds: list[dict[str, float]] = []
+    for _ in range(dask_repeats):
+        build: dict[str, float] = {}
+        with _clock(build):
+            frame = build_frame(fs, request, data, settings=settings, engine="inprocess")
+        builds.append(build)
+    best = min(builds, key=lambda b: b["wall"])
     result: dict[str, Any] = {
         "meta": {"events": events, "rows": rows, "seed": seed, "feature_set": feature_set,
                  "columns": len(frame.columns), "cpus": os.cpu_count(), "generate_s": gen["wall"],
                  "load_average_at_start": os.getloadavg()[0]},
-        "offline": {"wall_s": offline["wall"], "cpu_s": offline["cpu"], "events_per_s": events / offline["wall"],
-                    "events_per_cpu_s": events / offline["cpu"]},
+        # The best build, as for Dask; the first one also pays for the data source's caches (decoded events,
+        # the follow index, catalogue look-ups), which later builds over the same tables reuse.
+        "offline": {"wall_s": best["wall"], "cpu_s": best["cpu"], "events_per_s": events / best["wall"],
+                    "events_per_cpu_s": events / best["cpu"], "first_wall_s": builds[0]["wall"],
+                    "first_events_per_s": events / builds[0]["wall"], "wall_s_all": [b["wall"] for b in builds]},
     }
     step(f"offline build, Dask with {' and '.join(map(str, workers))} worker(s) in turn, {dask_repeats} rounds")
     result["dask"] = _dask_builds(feature_set, request, data, settings, workers, dask_repeats)

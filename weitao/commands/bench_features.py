@@ -15,7 +15,9 @@ def print_features(result: dict[str, Any]) -> None:
     """The summary table of a ``bench_features`` result."""
     off, dask, online = result["offline"], result["dask"], result["online"]
     rows: list[tuple[Any, ...]] = [("offline, in-process", round(off["events_per_s"]), round(off["events_per_cpu_s"]),
-                                    off["wall_s"])]
+                                    off["wall_s"]),
+                                   ("offline, in-process, first build", round(off["first_events_per_s"]), "",
+                                    off["first_wall_s"])]
     for key, run in dask.items():
         if key != "speedup":
             rows.append((f"offline, Dask {run['workers']} worker(s)", round(run["events_per_s"]), "", run["wall_s"]))

@@ -33,10 +33,11 @@ class IdIndex:
         self._table: np.ndarray | None = None
         if len(ids) and span <= TABLE_SLOTS_PER_ID * len(ids) + TABLE_SLACK:
             dtype = np.int32 if len(ids) < 2**31 else np.int64
-            table = np.full(span + 1, -1, dtype=dtype)  # the last slot answers every id out of range
+            # Slot 0 and the last slot hold -1: a look-up clips ids out of range onto them (one pass, no masks).
+            table = np.full(span + 2, -1, dtype=dtype)
             rows = np.arange(len(ids), dtype=dtype) if self._order is None else self._order
             # Written last-to-first so that the first occurrence of a repeated id is the one kept.
-            table[self._sorted[::-1] - self.lo] = rows[::-1]
+            table[self._sorted[::-1] - self.lo + 1] = rows[::-1]
             self._table = table
             self._order, self._sorted = None, self._sorted[:0]  # the table answers everything
 
@@ -49,10 +50,7 @@ class IdIndex:
         """Row (int64) of each id, -1 for an id not in the index."""
         ids = np.asarray(ids, dtype=np.int64)
         if self._table is not None:
-            span = len(self._table) - 1
-            rel = ids - self.lo
-            rel[(rel < 0) | (rel >= span)] = span
-            return self._table[rel].astype(np.int64)
+            return self._table.take(ids - (self.lo - 1), mode="clip").astype(np.int64, copy=False)
         if not self.size:
             return np.full(len(ids), -1, np.int64)
         pos = np.minimum(np.searchsorted(self._sorted, ids), self.size - 1)

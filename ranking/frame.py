@@ -101,8 +101,12 @@ class CandidateFrame:
     def take(self, rows: np.ndarray) -> CandidateFrame:
         """The rows selected by a boolean mask or an index array (index order is kept as given)."""
         rows = np.asarray(rows)
-        if rows.dtype == bool and len(rows) != len(self):
-            raise ValueError(f"mask has {len(rows)} entries for a frame of {len(self)} rows")
+        if rows.dtype == bool:
+            if len(rows) != len(self):
+                raise ValueError(f"mask has {len(rows)} entries for a frame of {len(self)} rows")
+            if rows.all():  # most filters drop nothing on most pages; frames are values, so sharing is safe
+                return self
+            rows = np.flatnonzero(rows)  # once, not once per column
         # Rows of a valid frame keep its dtypes and share one length: no need to check them again.
         return self._derive({name: getattr(self, name)[rows] for name in _CORE},
                             extra={k: v[rows] for k, v in self.extra.items()}, reasons=self.reasons[rows])

@@ -24,7 +24,8 @@ def test_id_index_finds_the_first_row_of_each_id(spread: int) -> None:
     rng = np.random.default_rng(spread)
     for _ in range(50):
         ids = rng.integers(-5, 400, rng.integers(0, 300)) * spread
-        queries = np.concatenate([rng.integers(-10, 420, 200) * spread, ids[:20]])
+        extremes = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, -1, 0])  # clipped, not wrapped
+        queries = np.concatenate([rng.integers(-10, 420, 200) * spread, ids[:20], extremes])
         index = IdIndex(ids)
         if len(ids) and spread == 1:
             assert index.is_table

@@ -116,6 +116,11 @@ class FollowState:
         fan[q] = self._holds(lo, np.where(found, self._starts[r + 1], lo), times[q])
         return fan
 
+    def drop_filter(self) -> None:
+        """Let go of the key filter (built for bulk look-ups, such as replaying history); the next bulk look-up
+        builds it again. A serving worker, which then asks about one user at a time, would hold it for nothing."""
+        self._filter = None
+
     def _key_filter(self, keys: np.ndarray) -> KeyFilter:
         """The bit filter of the base pair keys, built on the first large look-up (a serving worker, asking
         about one user at a time, never builds it)."""

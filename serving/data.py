@@ -136,6 +136,7 @@ def load_service_data(data_dir: Path, features: FeatureSettings, ranking: Rankin
     kept = {"accounts": tables["accounts"], "posts": tables["posts"].select(list(POST_COLUMNS))}
     ids = {name: tables[name].column(0).to_numpy() for name in ("users", "posts", "products", "accounts")}
     del events, ev, tables
+    base.follows.drop_filter()  # built for the replay's bulk fan look-ups; requests ask about one user each
     gc.collect()
     pa.default_memory_pool().release_unused()  # hand the freed Arrow buffers back to the system
     return ServiceData(kept, ids, base, catalog, updater, online, seen, board, live_gate, base_board, popular, end,

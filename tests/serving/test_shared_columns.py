@@ -4,10 +4,17 @@ buffers, and the follow graph is the live follow state's alone (``serving.data``
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
-from serving.data import ServiceData
+from features import follows
+from features.follows import FollowState
+from features.keyfilter import KeyFilter
+from features.settings import FeatureSettings
+from ranking.settings import RankingSettings
+from serving.data import ServiceData, load_service_data
 from serving.state import ServiceState
+from tests.serving.conftest import ServedWorld
 
 
 def test_the_catalogue_columns_are_one_copy_shared_by_every_reader(client: TestClient) -> None:
@@ -30,3 +37,19 @@ def test_control_columns_read_from_a_chunked_table_are_copies() -> None:
     assert not np.shares_memory(int_column(chunked), int_column(chunked))
     one = chunked.combine_chunks()
     assert np.shares_memory(int_column(one), int_column(one))
+
+
+def test_the_replay_lets_go_of_the_bulk_fan_filter(served_world: ServedWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[FollowState] = []
+    real = FollowState._key_filter
+
+    def spy(self: FollowState, keys: np.ndarray) -> KeyFilter:
+        built.append(self)
+        return real(self, keys)
+
+    monkeypatch.setattr(follows, "FILTER_MIN_QUERIES", 2)  # the small world's bulk look-ups take the filter too
+    monkeypatch.setattr(FollowState, "_key_filter", spy)
+    data = load_service_data(served_world.data, FeatureSettings(), RankingSettings())
+    live = data.features_catalog.follows
+    assert any(s is live for s in built)  # the replay's fan look-ups built the filter of the live state
+    assert live._filter is None  # and the worker does not keep it

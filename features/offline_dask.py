@@ -78,7 +78,10 @@ def answer_dask(fs: FeatureSet, events: EventArrays, catalog: Catalog, q: RowQue
     if client is None:
         with dask_client(settings) as own:
             return answer_dask(fs, events, catalog, q, settings, own)
-    n = settings.dask_partitions or 2 * max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
+    # One partition per worker: each partition answers every request row's account, post and product reads, a
+    # cost that does not shrink with its events (measured, 20M events and 2 workers: 5.6 s a build against 6.2 s
+    # with two partitions per worker, whose balancing gained nothing over equal-sized hash partitions).
+    n = settings.dask_partitions or max(len(client.scheduler_info(n_workers=-1)["workers"]), 1)
     follows = catalog.follows
     bare = catalog.with_follows(follows.subset(np.zeros(len(follows.user), bool)))
     nbytes = sum(a.nbytes for a in vars(events).values()) + 32 * len(follows.user)

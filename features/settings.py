@@ -39,7 +39,7 @@ class FeatureSettings(BaseModel):
     )
     dask_workers: int = Field(2, ge=1, description="Worker processes of the LocalCluster started for 'local'.")
     dask_partitions: int = Field(
-        0, ge=0, description="Event partitions (by acting user) per offline build; 0 means two per worker."
+        0, ge=0, description="Event partitions (by acting user) per offline build; 0 means one per worker."
     )
     online_store: Literal["memory", "redis"] = Field(
         "memory", description="Online counter store: 'memory' (in-process) or 'redis' (shared by replicas)."

@@ -39,16 +39,16 @@ def test_partitions_of_events_read_back_are_the_users_rows_in_order(tmp_path: Pa
     monkeypatch.setattr(event_files, "BATCH_ROWS", batch_rows)
     ev = tiny_events()
     path = write_events(tmp_path / "events.arrow", ev)
-    n = 3
-    part = user_partition(ev.user, n)
-    seen = 0
-    for p in range(n):
-        got, want = read_events(path, n, p), ev.take(np.flatnonzero(part == p))
-        for field in EventArrays.__dataclass_fields__:
-            a, b = getattr(got, field), getattr(want, field)
-            assert a.dtype == b.dtype and np.array_equal(a, b), field
-        seen += len(got)
-    assert seen == len(ev) and len(np.unique(part)) == n  # every row in exactly one partition, none empty
+    for n in (3, 1):  # several partitions, and one (every row, read without hashing)
+        part = user_partition(ev.user, n)
+        seen = 0
+        for p in range(n):
+            got, want = read_events(path, n, p), ev.take(np.flatnonzero(part == p))
+            for field in EventArrays.__dataclass_fields__:
+                a, b = getattr(got, field), getattr(want, field)
+                assert a.dtype == b.dtype and np.array_equal(a, b), field
+            seen += len(got)
+        assert seen == len(ev) and len(np.unique(part)) == n  # every row in exactly one partition, none empty
 
 
 def test_partitions_of_follows_read_back_with_open_intervals(tmp_path: Path) -> None:

@@ -31,8 +31,3 @@ class KeyFilter:
         h = self._hash(np.maximum(keys, 0))
         bit = (self._table[h >> 3] >> (h & 7).astype(np.uint8)) & np.uint8(1)
         return bit.astype(bool) & (keys >= 0)
-
-    @property
-    def nbytes(self) -> int:
-        """Size of the bit table."""
-        return int(self._table.nbytes)

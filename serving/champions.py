@@ -1,7 +1,8 @@
 """The champion manifest: which registered model versions a service serves, read from the registry once per machine.
 
-Opening MLflow's client costs a worker about 86 MB of resident memory (MLflow, SQLAlchemy, Alembic, protobuf and
-the rest it imports; ``weitao bench memory``), once per worker process, to answer one question every
+Opening MLflow's client costs a worker about 90 MB of resident memory (MLflow, SQLAlchemy, Alembic, protobuf and
+the rest it imports: ``weitao bench memory`` measured a loaded worker at 856 MB reading the registry itself, 765 MB
+loading through the manifest), once per worker process, to answer one question every
 ``serving.registry_poll_s``: which version does each alias point at? Under ``weitao serve`` the serving process
 asks instead (:class:`ManifestFeed`): it resolves every alias the workers serve, downloads and verifies each
 version into the model cache (``ranking.model_store.load_registered``), and writes the answer to one JSON file

@@ -32,7 +32,7 @@ RATE = 50.0  # requests per second, open loop
 DURATION = 9.0  # seconds of load
 SWAP_AT, ROLLBACK_AT = 3.0, 6.0  # seconds into the load (the rollback waits for the swap to finish, and TAIL)
 TAIL = 1.5  # seconds of load after the last reload answered, and at least between one reload's answer and the
-# next action (a reload reads the registry in a child process first: it may end past the next action's time)
+# next action (a reload waits for the serving process to read the registry: it may end past the next action's time)
 SLOT = "follow_feed"
 
 

@@ -47,9 +47,12 @@ def dask_client(settings: FeatureSettings) -> Iterator[Client]:
         # Dask sets MALLOC_TRIM_THRESHOLD_ in workers so they hand memory back to the OS at once; that also turns
         # off glibc's adaptive mmap threshold, so every large temporary of the counting costs fresh page faults
         # (measured: a fifth more worker CPU). These workers live for one build, so glibc's defaults fit.
+        # dashboard_address=None does not turn the scheduler's HTTP server off (dask/distributed#8136): a free
+        # loopback port keeps two clusters from fighting over 8787 and keeps everything off other interfaces.
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
                 LocalCluster(n_workers=settings.dask_workers, threads_per_worker=1, processes=True,
-                             dashboard_address=None) as cluster, Client(cluster) as client:
+                             host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
+                Client(cluster) as client:
             yield client
     else:
         with Client(settings.dask_scheduler) as client:

@@ -21,7 +21,7 @@ def test_dask_heads_match_in_process_quality() -> None:
     X, y = _world(20_000, 11)
     Xt, yt = _world(10_000, 12)
     local = _conditional().fit(X, y)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         distributed = fit_dask(_conditional(), X, y, client)
     for head in ("click", "purchase"):

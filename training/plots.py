@@ -1,13 +1,10 @@
-"""Diagnostic plots logged with every ranker run (matplotlib, no display needed)."""
+"""Diagnostic plots logged with every ranker run: plain matplotlib ``Figure`` objects, drawn by the Agg
+canvas when saved; no pyplot, so no display is needed and no figure stays open in pyplot's global list."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: training runs on servers without a display
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -16,7 +13,8 @@ from training.ranker import MultiHeadRanker
 
 def feature_importance(model: MultiHeadRanker, head: str = "click", top: int = 20) -> Figure:
     """Total gain of the head's most useful features."""
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
     booster = model.boosters_.get(head)
     if booster is not None:
         gain = booster.feature_importance("gain")
@@ -29,7 +27,8 @@ def feature_importance(model: MultiHeadRanker, head: str = "click", top: int = 2
 
 def calibration(probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], bins: int = 10) -> Figure:
     """Mean predicted vs observed rate per probability bin (quantile bins), every head."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     top = 0.0
     for head, p in probs.items():
         y = labels[head].astype(float)
@@ -55,7 +54,8 @@ def calibration(probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray
 
 def gain_by_position(position: np.ndarray, clicked: np.ndarray, predicted: np.ndarray, page: int = 10) -> Figure:
     """Observed and predicted click rate by logged position: how much of the click is the slot, not the item."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     ok = (position >= 0) & (position < page)
     n = np.bincount(position[ok], minlength=page)
     obs = np.bincount(position[ok], weights=clicked[ok].astype(float), minlength=page) / np.maximum(n, 1)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: training runs on servers without a display
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -15,7 +11,8 @@ from training.amplifier.model import AmplifierModel
 
 def feature_importance(model: AmplifierModel, top: int = 20) -> Figure:
     """Total gain of the most useful features."""
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = Figure(figsize=(7, 6))
+    ax = fig.subplots()
     gain = model.booster_.feature_importance("gain")
     order = np.argsort(gain)[::-1][:top][::-1]
     ax.barh([model.feature_names_[i] for i in order], gain[order])
@@ -26,7 +23,8 @@ def feature_importance(model: AmplifierModel, top: int = 20) -> Figure:
 
 def calibration(raw: np.ndarray, calibrated: np.ndarray, label: np.ndarray, bins: int = 5) -> Figure:
     """Mean observed lift against mean predicted lift per prediction bin, before and after calibration."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     lo, hi = 0.0, 0.0
     for name, pred in (("raw", raw), ("calibrated", calibrated)):
         mp, my = binned_means(pred, label, bins)

@@ -9,13 +9,15 @@ backend is chosen in one place, :func:`make_embeddings`. Interaction matrices co
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from training.embeddings_interactions import ACTION_WEIGHTS, Interactions, interaction_pairs
@@ -29,11 +31,7 @@ Kind = Literal["als", "bpr"]
 FORMAT_VERSION = 1
 
 
-class NotFittedError(RuntimeError):
-    """A learned attribute was asked for before ``fit``."""
-
-
-class EmbeddingModel:
+class EmbeddingModel(BaseEstimator):
     """Base contract: factor a users × items interaction matrix into two embedding tables.
 
     Subclasses set :attr:`kind` and implement :meth:`_factorise`; the rest (validation, id maps, scoring,
@@ -49,14 +47,6 @@ class EmbeddingModel:
         self.iterations = iterations
         self.random_state = random_state
         self.num_threads = num_threads
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (scikit-learn style)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
     def fit(self, interactions: Interactions) -> EmbeddingModel:
         """Learn the embeddings of ``interactions`` (weights as confidences); returns ``self``."""
@@ -80,8 +70,7 @@ class EmbeddingModel:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "item_factors_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(interactions) first")
+        check_is_fitted(self, "item_factors_", msg="%(name)s is not fitted yet: call fit(interactions) first")
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         """Dense ``(len(user_rows), n_items)`` scores for rows of the fitted matrix."""

@@ -4,8 +4,9 @@ The heads predict, per impression, the probability of a click, an engagement (li
 a follow, and a purchase. Their blend is the expected value of the page item under the weights the
 platform declares in settings. Heads named in ``conditional`` are learned among clicked rows only and
 predicted as P(click) x P(action | click): engagements and purchases follow clicks, and a rare action is
-far less rare among clicks, so its head sees a denser signal. Estimator conventions follow scikit-learn:
-keyword-only ``__init__`` without logic, ``fit(...) -> self``, learned attributes end in ``_``.
+far less rare among clicks, so its head sees a denser signal. A scikit-learn estimator (``BaseEstimator``):
+keyword-only ``__init__`` without logic, ``fit(...) -> self``, learned attributes end in ``_``; ``clone``,
+``get_params``/``set_params`` and ``check_is_fitted`` work as on any other.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as NotFittedError  # re-exported: what predict raises before fit
 from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
 
 from ranking.heads import HeadModel
 
 HEADS = ("click", "engage", "follow", "purchase")
-
-
-class NotFittedError(RuntimeError):
-    """The ranker was used before ``fit`` (or ``load``)."""
 
 
 def _check_matrix(X: np.ndarray, name: str = "X") -> np.ndarray:
@@ -52,7 +52,7 @@ def isotonic(raw: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> tuple[n
     return np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
 
 
-class MultiHeadRanker:
+class MultiHeadRanker(BaseEstimator):
     """Per-action LightGBM heads with isotonic calibration and a weighted blend.
 
     Parameters
@@ -154,8 +154,7 @@ class MultiHeadRanker:
         return names
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("MultiHeadRanker is not fitted: call fit() or load() first")
+        check_is_fitted(self, "model_", msg="%(name)s is not fitted: call fit() or load() first")
 
     def predict_heads(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Calibrated probability of each head's action for every row."""

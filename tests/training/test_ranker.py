@@ -133,3 +133,22 @@ def test_conditional_heads_survive_save_and_load(tmp_path: Path) -> None:
         MultiHeadRanker(conditional=("click",)).fit(X, y)
     with pytest.raises(ValueError, match="given"):
         HeadModel(["a"], {"click": 0.1, "buy": 0.01}, given={"buy": "cart"})
+
+
+def test_the_ranker_is_a_scikit_learn_estimator() -> None:
+    """clone, get_params/set_params and check_is_fitted work as on any scikit-learn estimator."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError as SklearnNotFitted
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = _world(2_000, 7)
+    fitted = _model().fit(X, y)
+    again = clone(fitted)
+    assert again.get_params() == fitted.get_params() and again.get_params()["num_leaves"] == 7
+    assert not hasattr(again, "model_")  # a clone is unfitted
+    with pytest.raises(SklearnNotFitted, match="MultiHeadRanker is not fitted"):
+        again.predict(X)
+    check_is_fitted(fitted)
+    assert again.set_params(num_leaves=3) is again and again.num_leaves == 3
+    assert "num_leaves=3" in repr(again)
+    assert np.array_equal(clone(fitted).fit(X, y).predict(X), fitted.predict(X))

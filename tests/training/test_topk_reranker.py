@@ -104,6 +104,19 @@ def test_fit_predict_contract(world: tuple[Interactions, SideFeatures]) -> None:
     np.testing.assert_array_equal(again.score(np.arange(10)), scores)  # seeded
 
 
+def test_a_clone_has_fresh_unfitted_generators(world: tuple[Interactions, SideFeatures]) -> None:
+    """scikit-learn's clone copies the generators' settings without their fitted state, and fits the same."""
+    from sklearn.base import clone
+
+    x, side = world
+    model = small_reranker(n_estimators=10).fit(x, side)
+    again = clone(model)
+    assert [type(g) for _, g in again.generators] == [type(g) for _, g in model.generators]
+    assert all(a is not b for (_, a), (_, b) in zip(again.generators, model.generators, strict=True))
+    assert again.generators[0][1].get_params()["l2"] == 10.0 and not hasattr(again, "models_")
+    np.testing.assert_array_equal(again.fit(x, side).score(np.arange(5)), model.score(np.arange(5)))
+
+
 def test_the_binary_objective_and_argument_checks(world: tuple[Interactions, SideFeatures]) -> None:
     x, side = world
     model = small_reranker(objective="binary", folds_used=1).fit(x, side)

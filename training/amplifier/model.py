@@ -1,8 +1,9 @@
 """The amplifier estimator: a LightGBM regressor of public lift, calibrated by isotonic regression.
 
-Conventions follow scikit-learn: keyword-only ``__init__`` without logic, ``fit(...) -> self``, learned
-attributes end in ``_``. Saved as LightGBM model text, the calibration as ``.npz`` (``allow_pickle=False``)
-and ``meta.json`` with the feature names in column order: loading executes no code.
+A scikit-learn estimator (``BaseEstimator``: ``clone``, ``get_params``/``set_params``): keyword-only
+``__init__`` without logic, ``fit(...) -> self``, learned attributes end in ``_``. Saved as LightGBM model
+text, the calibration as ``.npz`` (``allow_pickle=False``) and ``meta.json`` with the feature names in
+column order: loading executes no code.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import orjson
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as NotFittedError  # re-exported: what predict raises before fit
 from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
 
 from training.amplifier.features import FEATURES
 
 MODEL_FILE, CALIBRATION_FILE, META_FILE = "model.txt", "calibration.npz", "meta.json"
-
-
-class NotFittedError(RuntimeError):
-    """The amplifier was used before ``fit`` (or ``load``)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _check_matrix(X: np.ndarray, n_features: int | None = None) -> np.ndarray:
     return X
 
 
-class AmplifierModel:
+class AmplifierModel(BaseEstimator):
     """LightGBM regression of public lift (log scale) with an isotonic map from raw score to observed lift.
 
     Parameters
@@ -102,8 +102,7 @@ class AmplifierModel:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
-            raise NotFittedError("AmplifierModel is not fitted: call fit() or load() first")
+        check_is_fitted(self, "booster_", msg="%(name)s is not fitted: call fit() or load() first")
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """The booster's uncalibrated score."""

@@ -8,11 +8,12 @@ recommend". :func:`top_k` removes each user's training items and keeps the ``k``
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
 
 from training.embeddings import NotFittedError
 from training.embeddings_interactions import Interactions
@@ -21,19 +22,17 @@ from training.topk.side import SideFeatures
 __all__ = ["NotFittedError", "TopKModel", "clone", "top_k"]
 
 
-class TopKModel:
+class TopKModel(BaseEstimator):
     """Base contract: keyword-only hyper-parameters, ``fit(interactions, side=None) -> self``, ``score``.
+
+    A scikit-learn ``BaseEstimator``: ``sklearn.base.clone`` (re-exported here) gives an unfitted copy, and
+    clones estimators among the parameters too (a re-ranker's candidate generators).
 
     Learned attributes end in ``_``; every model sets ``user_ids_`` and ``item_ids_`` (the rows and columns
     it was fitted on) and implements :meth:`_fit` and :meth:`_score`.
     """
 
     name: ClassVar[str] = ""
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (scikit-learn style)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
 
     def fit(self, interactions: Interactions, side: SideFeatures | None = None) -> TopKModel:
         """Learn from ``interactions`` (and ``side`` attributes, if the model uses them); returns ``self``."""
@@ -48,8 +47,7 @@ class TopKModel:
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         """Dense scores of the fitted matrix's rows ``user_rows`` against every fitted item."""
-        if not hasattr(self, "item_ids_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(interactions) first")
+        check_is_fitted(self, "item_ids_", msg="%(name)s is not fitted yet: call fit(interactions) first")
         rows = np.asarray(user_rows, dtype=np.int64)
         return np.asarray(self._score(rows), dtype=np.float64)
 
@@ -58,11 +56,6 @@ class TopKModel:
 
     def _score(self, user_rows: np.ndarray) -> np.ndarray:
         raise NotImplementedError
-
-
-def clone(model: TopKModel) -> TopKModel:
-    """A new, unfitted model with the same hyper-parameters."""
-    return type(model)(**model.get_params())
 
 
 def _best_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

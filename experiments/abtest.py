@@ -19,6 +19,9 @@ from features.contract import code, enum_codes
 
 @dataclass(frozen=True)
 class ArmResult:
+    """Click-through of one arm: users, served rows, clicks, CTR and its difference from the control, each with a
+    user-level bootstrap interval (``_low``, ``_high``)."""
+
     arm: str
     users: int
     rows: int

@@ -72,10 +72,12 @@ def amplification_figures(world: World, window_start_ms: int, threshold: float) 
 
 
 def oracle_factory(world: World, threshold: float) -> Policy:
+    """The oracle policy: ranks and amplifies from the world's hidden truth (the reference of nDCG = 1)."""
     return Oracle(world, threshold)
 
 
 def baseline_factory(name: str, seed: int) -> PolicyFactory:
+    """A factory of baseline ``name``: each policy it makes gets a fresh generator seeded with ``seed``."""
     return lambda world, threshold: make_baseline(name, np.random.default_rng(seed))
 
 

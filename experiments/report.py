@@ -44,6 +44,8 @@ def _fmt(v: Any) -> str:
 
 
 def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+    """``summary.md``: ``meta`` as a list, then the feed and amplification tables of ``summarise``'s summary (— for
+    a missing figure, ∞ for an infinite one)."""
     lines = ["# Weitao evaluation report", ""]
     lines += [f"- {k}: `{v}`" for k, v in meta.items()]
     lines += ["", "## Feeds: nDCG@10 on true utility (oracle = 1.0)", "",

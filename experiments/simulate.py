@@ -36,6 +36,7 @@ class SimulationReport:
 
 
 def start_ms(settings: SimulatorSettings) -> int:
+    """Midnight UTC of the first simulated day, in milliseconds since the Unix epoch."""
     day = datetime.strptime(settings.start, "%Y-%m-%d").replace(tzinfo=UTC)
     return int(day.timestamp() * 1000)
 

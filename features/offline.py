@@ -272,6 +272,10 @@ class RowQueries:
 
 
 def row_queries(rows: pa.Table | RowArrays, catalog: Catalog, bucket_ms: int) -> RowQueries:
+    """Each request row's key for every entity (-1 where none) and the time bucket of its request.
+
+    Raises :class:`FeatureError` for a target type other than post, product or account.
+    """
     r = rows if isinstance(rows, RowArrays) else RowArrays.from_table(rows)
     account = np.where(r.account >= 0, r.account, -1)
     keys = {

@@ -36,6 +36,9 @@ __all__ = ["EventIntake", "EventsResult", "RateLimited"]
 
 @dataclass(frozen=True)
 class EventsResult:
+    """What one batch did: ``rows_in = accepted + duplicates + len(quarantined)``; each quarantined entry is a dict
+    with ``row`` and ``reason``."""
+
     rows_in: int
     accepted: int
     duplicates: int

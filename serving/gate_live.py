@@ -46,6 +46,8 @@ IMPRESSION = code("action", "impression")
 
 
 class FanCheck(Protocol):
+    """``is_fan(users, accounts, at_ms)``: True where ``users[i]`` followed ``accounts[i]`` at ``at_ms[i]``."""
+
     def __call__(self, users: np.ndarray, accounts: np.ndarray, at_ms: np.ndarray) -> np.ndarray: ...
 
 

@@ -42,6 +42,8 @@ PIPELINE_ERROR = "pipeline_error"  # internal: the pipeline raised, so the fallb
 
 @dataclass(frozen=True)
 class ServedItem:
+    """One item of a served page; ``author_id`` and ``private`` let a stale page re-check fans-only items."""
+
     id: int
     type: str
     score: float
@@ -54,6 +56,8 @@ class ServedItem:
 
 @dataclass(frozen=True)
 class Served:
+    """The answer to one rank request (``fallback`` None when personalised) with its stage timings."""
+
     request_id: str
     model_version: str
     fallback: str | None

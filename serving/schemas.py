@@ -37,6 +37,9 @@ class RankBody(BaseModel):
 
 
 class RankedItem(BaseModel):
+    """One item of a ``/rank`` page: a post, or a product in new_arrival. ``position`` is 0-based; ``score`` is the
+    ranking score of whichever policy answered (see ``fallback``); ``reasons`` are readable explanations."""
+
     id: int
     type: Literal["post", "product"]
     score: float
@@ -46,6 +49,9 @@ class RankedItem(BaseModel):
 
 
 class RankResponse(BaseModel):
+    """Answer of ``POST /rank``: the page in position order, the version of the slot's model (``rules:hot-decay``
+    for the hotlist) and ``request_id``, which identifies the page in the page log."""
+
     request_id: str
     model_version: str
     fallback: str | None = Field(description="null when personalised; else recency, stale or popular.")
@@ -61,11 +67,16 @@ class EventsBody(BaseModel):
 
 
 class QuarantinedEvent(BaseModel):
+    """An event row ``POST /events`` refused: the row as sent and why it breaks the events contract."""
+
     row: dict[str, object]
     reason: str
 
 
 class EventsResponse(BaseModel):
+    """Answer of ``POST /events``: ``rows_in`` = ``accepted`` + ``duplicates`` (replays of events already seen,
+    which change nothing) + the quarantined rows."""
+
     rows_in: int
     accepted: int
     duplicates: int
@@ -74,6 +85,9 @@ class EventsResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
+    """Answer of ``GET /ready`` (status 503 until ``ready``): the model version serving each slot; ``detail`` is
+    loading, ready, what degrades the service, or the load error."""
+
     ready: bool
     degraded: bool = Field(description="True while the service answers but not fully: a store is down (model "
                            "slots fall back) or accepted events wait to be applied; it recovers by itself.")
@@ -83,6 +97,9 @@ class ReadyResponse(BaseModel):
 
 
 class ReloadResponse(BaseModel):
+    """Answer of ``POST /admin/reload`` (409 when a model failed to load and the previous one keeps serving): the
+    model version serving each slot now."""
+
     reloaded: bool
     model_versions: dict[str, str]
     detail: str
@@ -100,6 +117,9 @@ class PromoteBody(BaseModel):
 
 
 class PromoteResponse(BaseModel):
+    """Answer of ``POST /admin/promote``: whether the slot's alias moved and why, the champion's registry version
+    before and after (null: none), and whether this worker reloaded."""
+
     slot: str
     action: str
     moved: bool
@@ -111,6 +131,10 @@ class PromoteResponse(BaseModel):
 
 
 class AccountSummary(BaseModel):
+    """An account's catalogue attributes and live figures (the online features the ranker reads; 30-day windows
+    where named, rates and shares as fractions). A figure is null when the service has none; ``tier_state`` is null
+    for W1 and H1."""
+
     account_id: int
     kind: str
     tier: str
@@ -129,6 +153,9 @@ class AccountSummary(BaseModel):
 
 
 class PostInsight(BaseModel):
+    """One of the account's newest posts (newest first): fan and non-fan reach and engagement since publication, and
+    hotlist status. ``created_ms`` is milliseconds since the Unix epoch."""
+
     post_id: int
     created_ms: int
     visibility: Literal["fans_only", "public"]
@@ -146,6 +173,8 @@ class PostInsight(BaseModel):
 
 
 class FunnelStage(BaseModel):
+    """One stage of the account's LINK+ funnel over the last 30 days."""
+
     stage: Literal["LEAD", "INTERLOCK", "ENGAGE", "KEEP"]
     label: str = Field(description="visitors brought in, became fans, came back, bought again.")
     count: float | None = Field(description="Visits, follows, fan revisits (30 d); None for KEEP (rate only).")
@@ -154,6 +183,8 @@ class FunnelStage(BaseModel):
 
 
 class FanRevisit(BaseModel):
+    """The account's 30-day fan revisit rate with the counts behind it; ``means`` says it in words."""
+
     rate_30d: float | None = Field(description="Account-page visits by fans in 30 days per fan.")
     fans: float | None
     fan_visits_30d: float | None
@@ -161,6 +192,9 @@ class FanRevisit(BaseModel):
 
 
 class HourStat(BaseModel):
+    """Fan engagement of the account's posts published in one hour of the day; ``rate``, ``low`` and ``high`` are
+    null for an hour without fan impressions."""
+
     hour: int = Field(description="Publication hour of day, UTC+8.")
     posts: int
     fan_impressions: float
@@ -172,6 +206,9 @@ class HourStat(BaseModel):
 
 
 class PostingHours(BaseModel):
+    """Best posting hour: the 24 hours (0-23, UTC+8) in order and the one most likely to have the highest fan
+    engagement rate; ``best_hour`` and ``p_best`` are null until fans have seen a post."""
+
     hours: list[HourStat]
     best_hour: int | None
     p_best: float | None = Field(description="Probability the best hour really is the best.")
@@ -180,6 +217,9 @@ class PostingHours(BaseModel):
 
 
 class TierCondition(BaseModel):
+    """A condition of the next monthly tier assessment: the level needed beside the account's live figure (rates as
+    fractions, fans and purchases as counts); ``met`` is null without a live figure."""
+
     metric: str
     label: str
     need: float
@@ -189,6 +229,9 @@ class TierCondition(BaseModel):
 
 
 class TierProgress(BaseModel):
+    """The account's tier and state, the next tier (null at W4, the top) and what the next monthly assessment asks
+    for, with a one-sentence summary."""
+
     tier: str
     state: str | None
     next_tier: str | None
@@ -197,6 +240,9 @@ class TierProgress(BaseModel):
 
 
 class AmplifiedPost(BaseModel):
+    """One post of the account's amplification history: how far it got and the gate's reason in words.
+    ``created_ms`` is milliseconds since the Unix epoch; impressions are counts since publication."""
+
     post_id: int
     created_ms: int
     level: str = Field(description="fans only, public, seen by non-fans, hotlist (amplified) or (official pick).")
@@ -207,11 +253,16 @@ class AmplifiedPost(BaseModel):
 
 
 class Amplification(BaseModel):
+    """How far each post of the account was amplified, and how many posts reached each level."""
+
     posts: list[AmplifiedPost] = Field(description="Every post of the account, oldest first.")
     counts: dict[str, int] = Field(description="Posts per level.")
 
 
 class PeerStats(BaseModel):
+    """An account figure among its peers (the other accounts of the group with a value): quartiles and where the
+    account stands; null where no peer has a value."""
+
     peers: int = Field(description="Other accounts of the group with this figure.")
     q1: float | None
     median: float | None
@@ -220,6 +271,9 @@ class PeerStats(BaseModel):
 
 
 class PeerFigure(BaseModel):
+    """One account figure (``field``, as in the account summary) beside its tier peers and its category peers;
+    ``value`` is null when the account has none."""
+
     field: str
     value: float | None
     tier: PeerStats
@@ -227,12 +281,17 @@ class PeerFigure(BaseModel):
 
 
 class Peers(BaseModel):
+    """Every account figure compared with the other accounts of the same tier and the same main category."""
+
     tier: str
     category: int
     figures: list[PeerFigure]
 
 
 class InsightsResponse(BaseModel):
+    """Answer of ``GET /accounts/{account_id}/insights`` (JSON): what a seller sees of the account, as of
+    ``as_of_ms`` (service clock, milliseconds since the Unix epoch)."""
+
     account: AccountSummary
     posts: list[PostInsight]
     as_of_ms: int
@@ -245,10 +304,15 @@ class InsightsResponse(BaseModel):
 
 
 class HotlistItem(BaseModel):
+    """A post on the hotlist board: ``weight`` is its board weight (the gate level of an amplified post, or an
+    official pick's weight); ``official`` is true for an official pick."""
+
     id: int
     weight: float
     official: bool
 
 
 class HotlistResponse(BaseModel):
+    """Answer of ``GET /hotlist``: every post on the board now, heaviest first."""
+
     items: list[HotlistItem]

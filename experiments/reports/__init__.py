@@ -1,0 +1,1 @@
+"""Closed-loop reports: figures with bootstrap intervals, curves, plots, Markdown and comparisons."""

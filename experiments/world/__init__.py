@@ -1,0 +1,1 @@
+"""The simulated Weitao world: population, user behaviour, slots and the closed loop."""

@@ -50,6 +50,8 @@ class Rows:
 
 @dataclass
 class Probs:
+    """Hidden action probabilities of rows, without position bias (see :func:`probabilities`)."""
+
     click: np.ndarray
     engage: np.ndarray  # given click
     follow: np.ndarray  # given click (non-fans only)

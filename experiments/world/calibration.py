@@ -33,6 +33,7 @@ class EventView:
 
 
 def event_view(tables: dict[str, pa.Table]) -> EventView:
+    """The events table as numpy columns with each target's account resolved (position -1, amount NaN where null)."""
     ev = tables["events"]
     tt = enum_codes(ev.column("target_type"), "target_type")
     target = ev.column("target_id").to_numpy()

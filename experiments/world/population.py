@@ -16,6 +16,8 @@ from experiments.world.params import DAY_MS, WorldParams
 
 @dataclass
 class Users:
+    """Per user (index = user id): creation time (ms), and hidden taste vector, activity and click farm."""
+
     created_ms: np.ndarray
     taste: np.ndarray  # (n, dim) float32, unit norm: hidden
     activity: np.ndarray  # mean sessions multiplier: hidden
@@ -24,6 +26,8 @@ class Users:
 
 @dataclass
 class Accounts:
+    """Per account (index = account id): catalogue attributes (enums as contract codes), habits, hidden traits."""
+
     kind: np.ndarray
     category: np.ndarray
     quality: np.ndarray  # hidden
@@ -40,6 +44,9 @@ class Accounts:
 
 @dataclass
 class Posts:
+    """Per post (index = post id): author, kind, format, creation time, hidden quality, appeal and vector; the
+    products of post i are ``product_ids[product_offsets[i]:product_offsets[i + 1]]``."""
+
     account: np.ndarray
     kind: np.ndarray
     format: np.ndarray
@@ -54,6 +61,8 @@ class Posts:
 
 @dataclass
 class Products:
+    """Per product (index = product id): shop account, category, price, launch time (ms), hidden quality and vector."""
+
     shop: np.ndarray
     category: np.ndarray
     price: np.ndarray
@@ -64,6 +73,9 @@ class Products:
 
 @dataclass
 class Population:
+    """A whole static world over ``[start_ms, end_ms)``: category centres in taste space, users, accounts, follows
+    (user, account, start time; sorted by user, account), posts and products."""
+
     start_ms: int
     end_ms: int
     centres: np.ndarray

@@ -82,6 +82,7 @@ def choose(world: World, batch: Batch, scores: np.ndarray, explore: float) -> tu
 
 
 def rows_of(batch: Batch, idx: np.ndarray) -> Rows:
+    """The rows ``idx`` of ``batch`` as :class:`Rows` (item age in hours at ``batch.now_ms``)."""
     age = (batch.now_ms - batch.item_ms[idx]) / HOUR_MS
     return Rows(batch.user[idx], batch.item[idx], batch.author[idx], batch.is_fan[idx], age,
                 batch.slot == "new_arrival")

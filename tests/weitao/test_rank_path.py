@@ -70,3 +70,29 @@ def test_batched_figure_ranks_whole_passes_and_divides_by_their_size(monkeypatch
     ranker = Counting()
     assert rank_path._batched_cpu_per_request(ranker, list(range(10)), 4) == 1.0  # type: ignore[arg-type]
     assert ranker.passes == [4, 4, 4]  # a warm pass, then the two whole passes of four (the last two left out)
+
+
+def test_after_idle_pauses_before_every_request_and_takes_medians(monkeypatch: pytest.MonkeyPatch) -> None:
+    import weitao.bench.rank_path as rank_path
+
+    clock = {"ns": 0}
+    pauses: list[float] = []
+
+    class Service:
+        """Request i costs i + 1 ms of (fake) wall and CPU time."""
+
+        def __init__(self) -> None:
+            self.bodies: list[bytes] = []
+
+        def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+            self.bodies.append(body)
+            clock["ns"] += 1_000_000 * len(self.bodies)
+            return 200, b"{}"
+
+    monkeypatch.setattr(rank_path.time, "thread_time_ns", lambda: clock["ns"])
+    monkeypatch.setattr(rank_path.time, "perf_counter_ns", lambda: clock["ns"])
+    monkeypatch.setattr(rank_path.time, "sleep", pauses.append)
+    svc = Service()
+    out = rank_path._after_idle(svc, [b"a", b"b", b"c"], 0.05)  # type: ignore[arg-type]
+    assert svc.bodies == [b"a", b"b", b"c"] and pauses == [0.05, 0.05, 0.05]
+    assert out == {"gap_ms": 50.0, "app_p50_ms": 2.0, "app_cpu_p50_ms": 2.0}

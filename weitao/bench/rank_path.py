@@ -6,7 +6,10 @@ validation, the handler, the ranker, the orjson response), so the figures hold t
 outside uvicorn and the HTTP floor. The model's own time on a request's rows is measured apart
 (``predict_p50_ms``); ``non_model_p50_ms`` is what the service adds around it, the figure to drive down.
 ``batched_cpu_per_request_ms`` is the ranker's CPU per request when 1, 4 or 16 requests share a pass, as
-they do in a busy worker (:mod:`serving.batcher`).
+they do in a busy worker (:mod:`serving.batcher`). ``after_idle`` times requests that each follow an idle
+pause, as in the unloaded run of ``weitao bench serve`` (20 requests/s: 50 ms apart): back-to-back passes keep
+caches warm, while a process that sleeps between requests pays for refilling them (and, on a virtual
+machine, for waking its CPU), which is part of the gap between this command's p50 and the HTTP one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from weitao.bench.world import SLOT, BenchWorld, feature_matrix
 
 #: Requests per pass for the batched figures (1: a request alone).
 BATCHES = (1, 4, 16)
+#: Idle pause before each request of the after-idle figure: the spacing of ``weitao bench serve``'s unloaded run.
+IDLE_GAP_S = 0.05
 #: Stages of the runner, in order (each component's own time is reported under its name too).
 STAGES = ("sources", "filters", "scorer", "rules", "selectors")
 
@@ -137,6 +142,7 @@ def rank_path_figures(world: BenchWorld, served_dir: Path, repeats: int = 3, *, 
                 for name, value in served.timings_ms.items():
                     stages.setdefault(name, []).append(value)
         predict = _predict_p50(svc.state, world)
+        after_idle = _after_idle(svc, bodies, IDLE_GAP_S)
         batched = {str(b): _batched_cpu_per_request(ranker, requests, b) for b in BATCHES}
     finally:
         svc.close()
@@ -150,7 +156,21 @@ def rank_path_figures(world: BenchWorld, served_dir: Path, repeats: int = 3, *, 
             "predict_p50_ms": predict, "non_model_p50_ms": float(np.median(app_cpu)) - predict,
             "stage_p50_ms": {k: float(np.median(v)) for k, v in stages.items() if k in STAGES},
             "component_p50_ms": {k: float(np.median(v)) for k, v in stages.items() if k not in STAGES},
-            "batched_cpu_per_request_ms": batched, "rss_mb": psutil.Process().memory_info().rss / 2**20}
+            "batched_cpu_per_request_ms": batched, "after_idle": after_idle,
+            "rss_mb": psutil.Process().memory_info().rss / 2**20}
+
+
+def _after_idle(svc: InProcessService, bodies: list[bytes], gap_s: float) -> dict[str, float]:
+    """p50 wall and CPU milliseconds of ``/rank`` when each request follows ``gap_s`` of sleep (one pass).
+
+    CPU time that grows with the pause is refilling caches; wall time that grows beyond it is waiting to run.
+    """
+    wall: list[float] = []
+    cpu: list[float] = []
+    for body in bodies:
+        time.sleep(gap_s)
+        wall.append(_timed(partial(svc.post, "/rank", body), cpu)[1])
+    return {"gap_ms": gap_s * 1e3, "app_p50_ms": float(np.median(wall)), "app_cpu_p50_ms": float(np.median(cpu))}
 
 
 def _batched_cpu_per_request(ranker: RankService, requests: list[RankRequest], size: int) -> float:

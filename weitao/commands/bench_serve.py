@@ -207,6 +207,9 @@ def rank_path(
                ("non-model CPU p50 ms (app − predict)", "non_model_p50_ms"))
     rows += [(label, f"{r[key]:.3f}") for label, key in figures]
     rows += [(f"ranker CPU per request, {b} per pass", f"{v:.3f}") for b, v in r["batched_cpu_per_request_ms"].items()]
+    idle = r["after_idle"]
+    rows += [(f"app /rank p50 ms, each after {idle['gap_ms']:g} ms idle", f"{idle['app_p50_ms']:.3f}"),
+             (f"app /rank CPU p50 ms, each after {idle['gap_ms']:g} ms idle", f"{idle['app_cpu_p50_ms']:.3f}")]
     rows += [("RSS MB", f"{r['rss_mb']:,.0f}")]
     summary_table(f"weitao bench rank-path ({r['requests']} requests × {r['repeats']}, {r['candidates']} candidates; "
                   f"p50 ms; stages in {r['stage_clock']} time)", ("figure", "value"), rows)

@@ -3,6 +3,8 @@
 A run records everything needed to trust and reproduce a model: parameters, metrics (per head and per
 slot), the feature set with its column order, the config hash, the data snapshot and split ids, plots as
 PNG, and the sealed model folder under ``model/``. No pickles: the folder holds LightGBM text, JSON, npz.
+A slot model is also logged as an MLflow ``pyfunc`` under ``pyfunc/`` (:mod:`training.pyfunc`: code and a
+copy of the folder, loaded without unpickling), for MLflow's own tools.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numbers
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +39,8 @@ from training.settings import TrackingSettings
 RUN_TAGS = ("slot", "split_id", "data_snapshot_id", "config_hash", "feature_set", "model_kind", CHECKSUM_TAG)
 FEATURE_SET_ARTIFACT = "feature_set.json"
 PLOTS_DIR = "plots"
+PYFUNC_DIR = "pyfunc"
+_PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")  # logged as code; never imported here (it registers a model)
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
 _BATCH = 100  # MLflow's limit on params or tags per log_batch call
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -145,6 +150,35 @@ def _check_model(
     return model.checksum, str(model.meta["kind"])
 
 
+def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path) -> Path:
+    """Save the slot model in ``model_dir`` as an MLflow pyfunc at ``path`` (see :mod:`training.pyfunc`)."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = list(feature_set.columns)
+    # Double, not float: frames are float64 by default, and MLflow refuses to narrow them; predict does.
+    inputs = Schema([ColSpec("double", c) for c in columns])
+    outputs = Schema([ColSpec("double", "score")])
+    with warnings.catch_warnings():
+        # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
+        warnings.filterwarnings("ignore", message="Operation with range is deprecated")
+        mlflow.pyfunc.save_model(
+            str(path), python_model=str(_PYFUNC_CODE), artifacts={"model": str(model_dir)},
+            model_config={"feature_set": feature_set.name}, signature=ModelSignature(inputs, outputs),
+            input_example=pd.DataFrame(np.zeros((1, len(columns))), columns=columns),
+            pip_requirements=[f"{p}=={_version(p)}" for p in ("mlflow", "lightgbm", "numpy", "pandas")])
+    return path
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def _log_plots(client: MlflowClient, run_id: str, plots: Mapping[str, Figure | Path], tmp: Path) -> None:
     for name, plot in plots.items():
         if not _PLOT_NAME.match(name):
@@ -214,6 +248,9 @@ def log_model_run(
             (Path(tmp) / FEATURE_SET_ARTIFACT).write_bytes(orjson.dumps(fs, option=orjson.OPT_INDENT_2))
             client.log_artifact(run_id, str(Path(tmp) / FEATURE_SET_ARTIFACT))
             _log_plots(client, run_id, plots or {}, Path(tmp))
+            if kind == "slot_ranker" and tracking_section(settings).pyfunc:
+                client.log_artifacts(run_id, str(save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR)),
+                                     PYFUNC_DIR)
         client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
     except BaseException:
         with silenced():

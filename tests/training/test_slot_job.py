@@ -64,3 +64,36 @@ def test_propensity_weights_are_capped_inverse_propensities_of_mean_one() -> Non
     w = propensity_weights(np.array([1.0, 0.5, 0.001]), 10.0)
     assert w is not None and np.isclose(w.mean(), 1.0)
     assert np.allclose(w / w[0], [1.0, 2.0, 10.0])  # 1/0.001 is capped at 10
+
+
+def test_a_logged_slot_model_loads_as_an_mlflow_pyfunc(tables: tuple[dict[str, pa.Table], int],
+                                                      tmp_path: Path) -> None:
+    """The run's pyfunc scores a feature frame as the model does, with columns in any order, and names a missing
+    one; it is loaded from code and a copy of the sealed folder (nothing unpickled)."""
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from training.settings import TrackingSettings
+    from training.tracking import log_model_run
+
+    data, split = tables
+    result = train_slot(data, "follow_feed", split_ms=split, blend=BLEND, params={"n_estimators": 10})
+    fs = get_feature_set("follow_feed_v1")
+    store = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "art")
+    run_id = log_model_run(store, slot="follow_feed", model_dir=result.save(tmp_path / "model", "cfg"), params={},
+                           metrics={"ndcg_at_10": 0.5}, feature_set=fs, config_hash="cfg", data_snapshot_id="s",
+                           split_id=result.split_id)
+    mlflow.set_tracking_uri(store.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{run_id}/pyfunc")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert not list((tmp_path / "art").rglob("*.pkl"))
+    X = result.held_out["X"][:200]
+    frame = pd.DataFrame(X.astype(np.float64), columns=fs.columns)
+    out = model.predict(frame[list(reversed(fs.columns))].assign(extra=1.0))
+    np.testing.assert_allclose(out["score"], result.model.predict(X))
+    np.testing.assert_allclose(out["p_click"], result.model.predict_heads(X)["click"])
+    with pytest.raises(MlflowException, match=fs.columns[3]):
+        model.predict(frame.drop(columns=[fs.columns[3]]))

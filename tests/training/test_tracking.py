@@ -131,7 +131,7 @@ def test_the_default_store_is_local_and_needs_no_set_up(tmp_path: Path, monkeypa
     make_model(tmp_path / "m")
     run_id = log(settings, tmp_path / "m")  # the root settings are accepted as well as the section
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
-    stored = list((tmp_path / "mlruns" / "artifacts").rglob("meta.json"))
+    stored = list((tmp_path / "mlruns" / "artifacts").rglob("model/meta.json"))  # not the pyfunc's copy
     assert len(stored) == 1 and run_id in str(stored[0])
 
 

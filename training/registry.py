@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from ranking.model_store import CHALLENGER, CHAMPION, CHECKSUM_TAG, MODEL_ARTIFACT_DIR, PREVIOUS_CHAMPION
 from training.settings import TrackingSettings
-from training.tracking import RUN_TAGS, HasTracking, TrackingError, tracking_client, tracking_section
+from training.tracking import PYFUNC_TAG, RUN_TAGS, HasTracking, TrackingError, tracking_client, tracking_section
 
 PREVIOUS_TAG = "promotion.previous_champion"  # on a champion version: the champion it replaced
 _MAX_TAG = 5000
@@ -72,7 +72,8 @@ def register(settings: TrackingSettings | HasTracking, run_id: str, slot: str) -
     """Register run ``run_id``'s ``model/`` folder as a new version of ``<prefix><slot>``; alias it challenger.
 
     The version's source is ``runs:/<run_id>/model``: a plain artifact folder, no MLflow flavour or pickle.
-    The run's weitao tags (split, snapshot, config hash, feature set, checksum) are copied onto the version.
+    The run's weitao tags (split, snapshot, config hash, feature set, checksum) are copied onto the version, and
+    so is ``pyfunc_uri`` when the run holds the model as a pyfunc (``mlflow.pyfunc.load_model`` takes it).
     Raises :class:`RegistryError` if the run is unknown or belongs to another slot.
     """
     client = tracking_client(settings)
@@ -93,7 +94,7 @@ def register(settings: TrackingSettings | HasTracking, run_id: str, slot: str) -
             raise
     mv = client.create_model_version(
         name, source=f"runs:/{run_id}/{MODEL_ARTIFACT_DIR}", run_id=run_id,
-        tags={k: run_tags[k] for k in RUN_TAGS if k in run_tags},
+        tags={k: run_tags[k] for k in (*RUN_TAGS, PYFUNC_TAG) if k in run_tags},
     )
     version = int(mv.version)
     client.set_registered_model_alias(name, CHALLENGER, str(version))

@@ -40,6 +40,7 @@ RUN_TAGS = ("slot", "split_id", "data_snapshot_id", "config_hash", "feature_set"
 FEATURE_SET_ARTIFACT = "feature_set.json"
 PLOTS_DIR = "plots"
 PYFUNC_DIR = "pyfunc"
+PYFUNC_TAG = "pyfunc_uri"  # on a run with a pyfunc, and on its registered versions: where mlflow.pyfunc loads it
 _PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")  # logged as code; never imported here (it registers a model)
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
 _BATCH = 100  # MLflow's limit on params or tags per log_batch call
@@ -251,6 +252,7 @@ def log_model_run(
             if kind == "slot_ranker" and tracking_section(settings).pyfunc:
                 client.log_artifacts(run_id, str(save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR)),
                                      PYFUNC_DIR)
+                client.set_tag(run_id, PYFUNC_TAG, f"runs:/{run_id}/{PYFUNC_DIR}")
         client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
     except BaseException:
         with silenced():

@@ -74,8 +74,9 @@ def test_a_logged_slot_model_loads_as_an_mlflow_pyfunc(tables: tuple[dict[str, p
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
+    from training.registry import register
     from training.settings import TrackingSettings
-    from training.tracking import log_model_run
+    from training.tracking import log_model_run, tracking_client
 
     data, split = tables
     result = train_slot(data, "follow_feed", split_ms=split, blend=BLEND, params={"n_estimators": 10})
@@ -84,9 +85,12 @@ def test_a_logged_slot_model_loads_as_an_mlflow_pyfunc(tables: tuple[dict[str, p
     run_id = log_model_run(store, slot="follow_feed", model_dir=result.save(tmp_path / "model", "cfg"), params={},
                            metrics={"ndcg_at_10": 0.5}, feature_set=fs, config_hash="cfg", data_snapshot_id="s",
                            split_id=result.split_id)
+    version = register(store, run_id, "follow_feed")
+    mv = tracking_client(store).get_model_version("weitao-follow_feed", str(version))
+    assert mv.tags["pyfunc_uri"] == f"runs:/{run_id}/pyfunc"  # the registry says where the pyfunc is
     mlflow.set_tracking_uri(store.tracking_uri)
     try:
-        model = mlflow.pyfunc.load_model(f"runs:/{run_id}/pyfunc")
+        model = mlflow.pyfunc.load_model(mv.tags["pyfunc_uri"])
     finally:
         mlflow.set_tracking_uri(None)
     assert not list((tmp_path / "art").rglob("*.pkl"))

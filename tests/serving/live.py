@@ -7,7 +7,6 @@ moving aliases and reading the served model versions back over HTTP.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from features.storage import read_table
 from ranking.model_store import MODEL_ARTIFACT_DIR
 from tests.services import free_port, running
 from tests.serving.conftest import ServedWorld
-from tests.serving.test_uvicorn import _register
+from tests.serving.test_uvicorn import _register, wait_ready
 from training.registry import model_name
 from weitao.commands.train import train_and_register
 from weitao.settings import Settings, load_settings
@@ -84,10 +83,7 @@ def serve(registry: Registry, *, workers: int = 1, timeout: float = 90) -> Itera
            str(registry.world.data), "--port", str(port), "--workers", str(workers)]
     with running(cmd, port, timeout=timeout, log=log) as proc:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while httpx.get(f"{base}/ready").status_code != 200:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_ready(base, log, timeout=timeout, in_a_row=1 if workers == 1 else 20, alive=lambda: proc.poll() is None)
         yield base
 
 

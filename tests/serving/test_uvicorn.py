@@ -49,7 +49,7 @@ def test_serve_answers_rank_from_registry_champions_and_stops_cleanly(served_wor
            "--port", str(port), "--workers", "2"]
     with running(cmd, port, timeout=60, log=tmp_path / "serve.log") as proc:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_every_worker_is_ready(base, tmp_path / "serve.log")
+        wait_ready(base, tmp_path / "serve.log", alive=lambda: proc.poll() is None)
         versions = httpx.get(f"{base}/ready").json()["model_versions"]
         assert versions["follow_feed"] == "weitao-follow_feed/1"
         users = read_table(served_world.data, "users").column("user_id").to_pylist()[:20]
@@ -72,15 +72,16 @@ def test_serve_answers_rank_from_registry_champions_and_stops_cleanly(served_wor
     assert accepted > 0 and on_disk is not None and on_disk.num_rows == accepted  # no accepted event lost
 
 
-def _wait_until_every_worker_is_ready(base: str, log: Path, in_a_row: int = 20) -> None:
-    """Poll ``/ready`` on fresh connections until ``in_a_row`` answers running are 200.
+def wait_ready(base: str, log: Path, *, timeout: float = 60.0, in_a_row: int = 20,
+               alive: Callable[[], bool] = lambda: True) -> None:
+    """Poll ``/ready`` on fresh connections until ``in_a_row`` answers running are 200 (the log on failure).
 
     Each worker loads on its own and answers 503 meanwhile; a connection lands on either worker, so one 200
-    says only that one is ready (20 in a row miss a loading worker with odds of about 2**-20).
+    says only that one is ready (20 in a row miss a loading worker of two with odds of about 2**-20).
     """
-    deadline, streak = time.monotonic() + 60, 0
+    deadline, streak = time.monotonic() + timeout, 0
     while streak < in_a_row:
-        assert time.monotonic() < deadline, log.read_text()
+        assert alive() and time.monotonic() < deadline, log.read_text()
         with httpx.Client() as fresh:
             streak = streak + 1 if fresh.get(f"{base}/ready").status_code == 200 else 0
         if not streak:

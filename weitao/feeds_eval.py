@@ -73,10 +73,11 @@ def train_models(settings: Settings, tables: dict[str, Any], split_ms: int,
 
 
 def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[str], None] | None = None,
-                  baselines: tuple[str, ...] = FEED_BASELINES) -> list[LoopResult]:
+                  baselines: tuple[str, ...] = FEED_BASELINES, gate_log: Path | None = None) -> list[LoopResult]:
     """Closed-loop results of ours, the oracle and the baselines for one seed.
 
-    Ours ranks the feeds with the trained rankers and amplifies with the gate.
+    Ours ranks the feeds with the trained rankers and amplifies with the gate; ``gate_log``: a folder where
+    its gate's decision log is written as ``seed-<seed>.parquet`` (what ``weitao explain`` reads).
     """
     step = on_step or (lambda _: None)
     prep = prepare_world(settings.simulator, scale, seed, settings.evaluation.eval_days)
@@ -88,10 +89,12 @@ def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[
     step(f"seed {seed}: trained")
     tap = HeadTap()
     tapped = {slot: TappedHeadModel.of(model, tap) for slot, model in models.items()}
+    gates: list[GatePolicy] = []
 
     def ours(world: World, threshold: float) -> ModelPolicy:
         gate = GatePolicy(len(world.pop.posts.account), settings.gate)
         gate.warm_up(history, world.observation())
+        gates.append(gate)
         return ModelPolicy(tapped, tables, history, gate, settings.features, affinities)
 
     factories: dict[str, PolicyFactory] = {"ours": ours, "oracle": oracle_factory}
@@ -100,6 +103,8 @@ def evaluate_seed(settings: Settings, scale: str, seed: int, on_step: Callable[[
     for i, (name, factory) in enumerate(factories.items()):
         results.append(run_one(prep, i, name, factory, tap if name == "ours" else None))
         step(f"seed {seed}: {name}")
+    if gate_log is not None and gates:
+        gates[-1].log.write(gate_log / f"seed-{seed}.parquet")
     return results
 
 

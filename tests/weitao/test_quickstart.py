@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from features.contract import TABLES
@@ -26,6 +27,11 @@ def test_quickstart_writes_data_and_a_report(tmp_path: Path) -> None:
     assert "baselines vs oracle" in result.output
     md = (tmp_path / "report" / "summary.md").read_text()
     assert "| oracle | 1.000 |" in md
+    # The gate's decisions in the evaluation are kept: a seller's question about a post is answered from them.
+    log = pq.read_table(tmp_path / "gate-log" / "seed-2.parquet")
+    post = int(log.column("post_id")[0].as_py())
+    explained = CliRunner().invoke(app, ["explain", str(post), "--log", str(tmp_path / "gate-log")])
+    assert explained.exit_code == 0 and f"post {post}" in explained.output.lower(), explained.output
 
 
 def test_simulate_command_refuses_to_clobber(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Everything lands under ``--out`` (data, MLflow store, report).
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,10 +52,11 @@ def _train(settings: Settings, data: Path) -> list[tuple[str, str, int, str, flo
     return rows
 
 
-def _evaluate(settings: Settings, scale: str, seed: int) -> list[LoopResult]:
+def _evaluate(settings: Settings, scale: str, seed: int, gate_log: Path) -> list[LoopResult]:
     with progress() as p:
         task = p.add_task("closed-loop evaluation: ours, baselines, oracle", total=3 + len(BASELINES))
-        return evaluate_seed(settings, scale, seed, on_step=lambda _: p.advance(task), baselines=BASELINES)
+        return evaluate_seed(settings, scale, seed, on_step=lambda _: p.advance(task), baselines=BASELINES,
+                             gate_log=gate_log)
 
 
 def _print(summary: dict[str, Any]) -> None:
@@ -91,7 +93,8 @@ def register(app: typer.Typer) -> None:
         sim = run_simulation(settings, scale_, seed_, out_ / "data", overwrite=True)
         trained = _train(settings, out_ / "data")
         summary_table("feed rankers in MLflow", ("slot", "run", "version", "alias", "held-out nDCG@10"), trained)
-        results = _evaluate(settings, scale_, seed_)
+        shutil.rmtree(out_ / "gate-log", ignore_errors=True)  # a log of an earlier world would mix its posts in
+        results = _evaluate(settings, scale_, seed_, out_ / "gate-log")
         summary = summarise(results)
         meta = {"scale": scale_, "seed": seed_, "eval_days": settings.evaluation.eval_days,
                 "config_hash": settings.config_hash(), "events": sim.events,
@@ -101,6 +104,8 @@ def register(app: typer.Typer) -> None:
         _print(summary)
         console.print(f"report: [bold]{md}[/bold] and {js.name}; data: {out_ / 'data'}; "
                       f"MLflow: {settings.tracking.tracking_uri}", soft_wrap=True)
+        console.print(f"why the gate did or did not amplify a post: weitao explain POST --log {out_ / 'gate-log'}",
+                      soft_wrap=True)
         console.print(f"wall time {meta['wall_seconds']} s")
         if not no_serve:
             start(with_serving(settings, data_dir=out_ / "data", page_log_dir=out_ / "served", host=host, port=port))

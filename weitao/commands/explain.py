@@ -17,7 +17,8 @@ def explain_cmd(
     ctx: typer.Context,
     post: Annotated[int, typer.Argument(help="Post id.")],
     log: Annotated[Path, typer.Option("--log", help="Gate decision log: a Parquet file, or a folder of them "
-                                      "(`weitao evaluate amplification --gate-log DIR`, or quickstart's OUT/gate-log).")] = Path("runs/gate-log"),
+                                      "(`weitao evaluate amplification --gate-log DIR`, or quickstart's "
+                                      "OUT/gate-log).")] = Path("runs/gate-log"),
 ) -> None:
     """Print a post's gate history (each change of level or reason, with its figures) and where it stands."""
     gate = settings_of(ctx).gate

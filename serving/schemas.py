@@ -23,7 +23,11 @@ class ErrorBody(BaseModel):
 class RankBody(BaseModel):
     """``POST /rank``: one page for one user in one slot."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"user_id": 5, "slot": "follow_feed", "k": 10},
+        {"user_id": 5, "slot": "new_arrival", "k": 3, "candidates": [7627, 1810, 9462],
+         "context": {"now_ms": 1795996800000, "app_version": "10.4.0"}},
+    ]})
 
     user_id: StrictInt = Field(ge=0, le=INT64_MAX, description="The user the page is for.")
     slot: Slot = Field(description="follow_feed (关注动态), new_arrival (宝贝上新) or hotlist (精选热榜).")
@@ -61,7 +65,10 @@ class RankResponse(BaseModel):
 class EventsBody(BaseModel):
     """``POST /events``: a batch of events in the contract's columns (see the README's events table)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [
+        {"event_id": 900000000000001, "user_id": 5, "target_type": "post", "target_id": 3734, "action": "click",
+         "slot": "follow_feed", "source": "in_app", "event_time": "2026-11-26T12:00:00Z", "position": 0},
+    ]}]})
 
     events: list[dict[StrictStr, ContextValue]] = Field(min_length=1, max_length=100_000)
 

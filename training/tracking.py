@@ -163,7 +163,7 @@ def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path) -> Pat
     # Double, not float: frames are float64 by default, and MLflow refuses to narrow them; predict does.
     inputs = Schema([ColSpec("double", c) for c in columns])
     outputs = Schema([ColSpec("double", "score")])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), silenced():  # silenced: MLflow's bar as it copies the folder in
         # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.pyfunc.save_model(

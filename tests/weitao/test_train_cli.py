@@ -21,6 +21,7 @@ def test_train_registers_and_promote_moves_champion(tmp_path: Path) -> None:
     trained = runner.invoke(app, ["--config", str(cfg), "train", "follow-feed", "--data", str(data)])
     assert trained.exit_code == 0, trained.output
     assert "registered version 1 as challenger" in trained.output
+    assert "mlflow.pyfunc.load_model(\"runs:/" in trained.output  # where a data scientist loads it from
     promoted = runner.invoke(app, ["--config", str(cfg), "promote", "follow-feed"])
     assert promoted.exit_code == 0, promoted.output
     assert "first promotion" in promoted.output

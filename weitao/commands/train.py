@@ -80,6 +80,9 @@ def train_cmd(
     summary_table(f"weitao train {slot}: held-out metrics", ("metric", "value"), rows)
     console.print(f"MLflow run {run_id}; registered version {version} as challenger "
                   f"(promote with `weitao promote {slot}`)")
+    if settings.tracking.pyfunc:
+        console.print(f"scores feature frames in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/pyfunc\")",
+                      soft_wrap=True)
 
 
 def hidden_appeal(data_dir: Path, posts: pa.Table) -> np.ndarray | None:

@@ -1,12 +1,13 @@
-"""A slot model as an MLflow ``pyfunc``, so it loads in any MLflow tool: ``mlflow.pyfunc.load_model(uri)``.
+"""Logged models as MLflow ``pyfunc``, so they load in any MLflow tool: ``mlflow.pyfunc.load_model(uri)``.
 
 Logged as code (MLflow's "models from code"): this file is stored beside a copy of the sealed model folder,
 and loading runs it instead of unpickling anything. Loading verifies the folder's checksums and that its
 feature set is the one this code computes (a mismatch is refused with a message naming both), as the
-service does. ``predict`` takes a frame with one column per feature (``feature_set.columns``, any order;
-extra columns are ignored, missing ones are named in the error) and returns the blended ``score`` and the
-calibrated probability of every head (``p_click``, ``p_engage``, …). The project must be installed where the
-model is loaded: the heads are read by :mod:`ranking.heads`.
+service does. ``predict`` takes a frame with one column per feature (the feature set's columns, any order;
+extra columns are ignored, a missing one is named in the error) and returns, for a slot ranker, the blended
+``score`` and the calibrated probability of every head (``p_click``, ``p_engage``, …); for the amplifier,
+the calibrated ``lift`` (log scale) and the booster's ``raw`` score. ``model_config["kind"]`` says which.
+The project must be installed where the model is loaded: the folder is read by its own code.
 """
 
 from __future__ import annotations
@@ -23,29 +24,41 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 ARTIFACT = "model"
 
 
-class SlotModelPyfunc(PythonModel):
-    """Scores feature rows with a slot model's heads and blend."""
+class WeitaoPyfunc(PythonModel):
+    """Scores feature rows with a slot ranker's heads and blend, or with the amplifier."""
 
     def load_context(self, context: PythonModelContext) -> None:
         """Read and verify the model folder shipped with the pyfunc."""
-        from features.featuresets import get_feature_set
         from ranking.model_store import load_model_dir
 
-        expected = get_feature_set(context.model_config["feature_set"])
-        self.model_ = load_model_dir(Path(context.artifacts[ARTIFACT]), expected).head_model()
+        folder = Path(context.artifacts[ARTIFACT])
+        self.kind_ = context.model_config["kind"]
+        if self.kind_ == "amplifier":
+            from training.amplifier.model import AmplifierFeatureSet, AmplifierModel
+
+            load_model_dir(folder, AmplifierFeatureSet())
+            self.amplifier_ = AmplifierModel.load(folder)
+            self.columns_ = list(self.amplifier_.feature_names_)
+        else:
+            from features.featuresets import get_feature_set
+
+            self.heads_ = load_model_dir(folder, get_feature_set(context.model_config["feature_set"])).head_model()
+            self.columns_ = list(self.heads_.feature_names)
 
     def predict(self, context: PythonModelContext | None, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """``score`` and ``p_<head>`` for every row of ``model_input`` (columns named as the features)."""
-        names = self.model_.feature_names
-        missing = [n for n in names if n not in model_input.columns]
+        """The model's outputs for every row of ``model_input`` (columns named as the features)."""
+        missing = [c for c in self.columns_ if c not in model_input.columns]
         if missing:
             raise ValueError(f"model_input: missing feature columns {missing}")
-        X = model_input[names].to_numpy(dtype=np.float32)
-        heads = self.model_.predict_heads(X)
-        return pd.DataFrame({"score": self.model_.blended(heads, len(X)),
+        X = model_input[self.columns_].to_numpy(dtype=np.float32)
+        if self.kind_ == "amplifier":
+            return pd.DataFrame({"lift": self.amplifier_.predict(X), "raw": self.amplifier_.predict_raw(X)},
+                                index=model_input.index)
+        heads = self.heads_.predict_heads(X)
+        return pd.DataFrame({"score": self.heads_.blended(heads, len(X)),
                              **{f"p_{head}": values for head, values in heads.items()}},
                             index=model_input.index)
 
 
-set_model(SlotModelPyfunc())
+set_model(WeitaoPyfunc())

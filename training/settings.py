@@ -32,7 +32,7 @@ class TrackingSettings(BaseModel):
         0.0, ge=0, description="Margin by which the challenger must beat the champion to be promoted."
     )
     pyfunc: bool = Field(
-        True, description="Also log each slot model as an MLflow pyfunc under `pyfunc/` (code, not a pickle), so "
+        True, description="Also log each model as an MLflow pyfunc under `pyfunc/` (code, not a pickle), so "
         "`mlflow.pyfunc.load_model` can score feature frames with it.",
     )
     model_cache: Path = Field(

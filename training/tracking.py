@@ -3,7 +3,7 @@
 A run records everything needed to trust and reproduce a model: parameters, metrics (per head and per
 slot), the feature set with its column order, the config hash, the data snapshot and split ids, plots as
 PNG, and the sealed model folder under ``model/``. No pickles: the folder holds LightGBM text, JSON, npz.
-A slot model is also logged as an MLflow ``pyfunc`` under ``pyfunc/`` (:mod:`training.pyfunc`: code and a
+The model is also logged as an MLflow ``pyfunc`` under ``pyfunc/`` (:mod:`training.pyfunc`: code and a
 copy of the folder, loaded without unpickling), for MLflow's own tools.
 """
 
@@ -40,6 +40,7 @@ RUN_TAGS = ("slot", "split_id", "data_snapshot_id", "config_hash", "feature_set"
 FEATURE_SET_ARTIFACT = "feature_set.json"
 PLOTS_DIR = "plots"
 PYFUNC_DIR = "pyfunc"
+PYFUNC_KINDS = ("slot_ranker", "amplifier")  # model kinds training.pyfunc loads
 PYFUNC_TAG = "pyfunc_uri"  # on a run with a pyfunc, and on its registered versions: where mlflow.pyfunc loads it
 _PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")  # logged as code; never imported here (it registers a model)
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
@@ -151,8 +152,9 @@ def _check_model(
     return model.checksum, str(model.meta["kind"])
 
 
-def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path) -> Path:
-    """Save the slot model in ``model_dir`` as an MLflow pyfunc at ``path`` (see :mod:`training.pyfunc`)."""
+def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path, kind: str = "slot_ranker") -> Path:
+    """Save the model in ``model_dir`` (a slot ranker, or ``kind="amplifier"``) as an MLflow pyfunc at ``path``
+    (see :mod:`training.pyfunc`)."""
     import mlflow.pyfunc
     import numpy as np
     import pandas as pd
@@ -162,13 +164,13 @@ def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path) -> Pat
     columns = list(feature_set.columns)
     # Double, not float: frames are float64 by default, and MLflow refuses to narrow them; predict does.
     inputs = Schema([ColSpec("double", c) for c in columns])
-    outputs = Schema([ColSpec("double", "score")])
+    outputs = Schema([ColSpec("double", "lift" if kind == "amplifier" else "score")])
     with warnings.catch_warnings(), silenced():  # silenced: MLflow's bar as it copies the folder in
         # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.pyfunc.save_model(
             str(path), python_model=str(_PYFUNC_CODE), artifacts={"model": str(model_dir)},
-            model_config={"feature_set": feature_set.name}, signature=ModelSignature(inputs, outputs),
+            model_config={"kind": kind, "feature_set": feature_set.name}, signature=ModelSignature(inputs, outputs),
             input_example=pd.DataFrame(np.zeros((1, len(columns))), columns=columns),
             pip_requirements=[f"{p}=={_version(p)}" for p in ("mlflow", "lightgbm", "numpy", "pandas")])
     return path
@@ -249,9 +251,9 @@ def log_model_run(
             (Path(tmp) / FEATURE_SET_ARTIFACT).write_bytes(orjson.dumps(fs, option=orjson.OPT_INDENT_2))
             client.log_artifact(run_id, str(Path(tmp) / FEATURE_SET_ARTIFACT))
             _log_plots(client, run_id, plots or {}, Path(tmp))
-            if kind == "slot_ranker" and tracking_section(settings).pyfunc:
-                client.log_artifacts(run_id, str(save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR)),
-                                     PYFUNC_DIR)
+            if kind in PYFUNC_KINDS and tracking_section(settings).pyfunc:
+                pyfunc = save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR, kind)
+                client.log_artifacts(run_id, str(pyfunc), PYFUNC_DIR)
                 client.set_tag(run_id, PYFUNC_TAG, f"runs:/{run_id}/{PYFUNC_DIR}")
         client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
     except BaseException:

@@ -229,6 +229,19 @@ def test_train_and_register_into_mlflow(tmp_path: Path) -> None:
     assert load_model_dir(folder, AmplifierFeatureSet()).meta["kind"] == "amplifier"
     X = result.held_out["X"]
     assert np.array_equal(AmplifierModel.load(folder).predict(X), result.model.predict(X))
+    # The registered version's pyfunc predicts the lift as the model does (loaded from code, no pickle).
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(mv.tags["pyfunc_uri"])
+    finally:
+        mlflow.set_tracking_uri(None)
+    frame = pd.DataFrame(X.astype(np.float64), columns=list(AmplifierFeatureSet().columns))
+    out = pyfunc.predict(frame)
+    np.testing.assert_allclose(out["lift"], result.model.predict(X))
+    np.testing.assert_allclose(out["raw"], result.model.predict_raw(X))
 
 
 def test_cli_trains_with_the_truth_check_and_promotes(tmp_path: Path) -> None:

@@ -123,3 +123,6 @@ def _train_amplifier_cmd(settings: Settings, data_dir: Path) -> None:
     summary_table("weitao train amplifier: held-out metrics", ("metric", "value"), rows)
     console.print(f"MLflow run {run_id}; registered version {version} as challenger "
                   f"(promote with `weitao promote amplifier`)")
+    if settings.tracking.pyfunc:
+        console.print(f"predicts lift in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/pyfunc\")",
+                      soft_wrap=True)

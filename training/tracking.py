@@ -152,6 +152,22 @@ def _check_model(
     return model.checksum, str(model.meta["kind"])
 
 
+def _log_artifacts(client: MlflowClient, run_id: str, model_dir: Path, feature_set: FeatureSetLike,
+                   pyfunc_kind: str | None, plots: Mapping[str, Figure | Path]) -> None:
+    """The feature set as JSON, the plots, the pyfunc (for a kind it knows; ``None``: none) and the folder."""
+    fs = {"name": feature_set.name, "version": feature_set.version,
+          "fingerprint": feature_set.fingerprint, "columns": list(feature_set.columns)}
+    with tempfile.TemporaryDirectory(prefix="weitao-run-") as tmp:
+        (Path(tmp) / FEATURE_SET_ARTIFACT).write_bytes(orjson.dumps(fs, option=orjson.OPT_INDENT_2))
+        client.log_artifact(run_id, str(Path(tmp) / FEATURE_SET_ARTIFACT))
+        _log_plots(client, run_id, plots, Path(tmp))
+        if pyfunc_kind in PYFUNC_KINDS:
+            pyfunc = save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR, pyfunc_kind)
+            client.log_artifacts(run_id, str(pyfunc), PYFUNC_DIR)
+            client.set_tag(run_id, PYFUNC_TAG, f"runs:/{run_id}/{PYFUNC_DIR}")
+    client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
+
+
 def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path, kind: str = "slot_ranker") -> Path:
     """Save the model in ``model_dir`` (a slot ranker, or ``kind="amplifier"``) as an MLflow pyfunc at ``path``
     (see :mod:`training.pyfunc`)."""
@@ -226,8 +242,6 @@ def log_model_run(
     or is marked FAILED if logging breaks halfway.
     """
     checksum, kind = _check_model(model_dir, slot, feature_set, config_hash)
-    fs = {"name": feature_set.name, "version": feature_set.version,
-          "fingerprint": feature_set.fingerprint, "columns": list(feature_set.columns)}
     reserved = {"slot": slot, "split_id": split_id, "data_snapshot_id": data_snapshot_id,
                 "config_hash": config_hash, "feature_set": f"{feature_set.name}@{feature_set.version}",
                 "model_kind": kind, CHECKSUM_TAG: checksum}
@@ -247,15 +261,8 @@ def log_model_run(
             client.log_batch(run_id, params=chunk)
         for chunk in _in_batches(metric_list, 1000):
             client.log_batch(run_id, metrics=chunk)
-        with tempfile.TemporaryDirectory(prefix="weitao-run-") as tmp:
-            (Path(tmp) / FEATURE_SET_ARTIFACT).write_bytes(orjson.dumps(fs, option=orjson.OPT_INDENT_2))
-            client.log_artifact(run_id, str(Path(tmp) / FEATURE_SET_ARTIFACT))
-            _log_plots(client, run_id, plots or {}, Path(tmp))
-            if kind in PYFUNC_KINDS and tracking_section(settings).pyfunc:
-                pyfunc = save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR, kind)
-                client.log_artifacts(run_id, str(pyfunc), PYFUNC_DIR)
-                client.set_tag(run_id, PYFUNC_TAG, f"runs:/{run_id}/{PYFUNC_DIR}")
-        client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
+        _log_artifacts(client, run_id, model_dir, feature_set, kind if tracking_section(settings).pyfunc else None,
+                       plots or {})
     except BaseException:
         with silenced():
             client.set_terminated(run_id, status="FAILED")

@@ -7,6 +7,7 @@ blending, saving and serving are exactly those of :class:`training.ranker.MultiH
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import dask.array as da
@@ -44,9 +45,12 @@ def fit_dask(ranker: MultiHeadRanker, X: np.ndarray, y: Mapping[str, np.ndarray]
             continue
         chunk = max(int(np.ceil(len(fit) / workers)), 1)
         model = DaskLGBMClassifier(client=client, n_estimators=ranker.n_estimators, **params)
-        model.fit(da.from_array(X[fit], chunks=(chunk, X.shape[1])),
-                  da.from_array(labels[fit].astype(np.int32), chunks=(chunk,)),
-                  sample_weight=da.from_array(weight[fit], chunks=(chunk,)), feature_name=names)
+        with warnings.catch_warnings():
+            # The estimator's own n_jobs default (None) trips lightgbm.dask's warning; we set no thread count here.
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            model.fit(da.from_array(X[fit], chunks=(chunk, X.shape[1])),
+                      da.from_array(labels[fit].astype(np.int32), chunks=(chunk,)),
+                      sample_weight=da.from_array(weight[fit], chunks=(chunk,)), feature_name=names)
         boosters[head] = model.booster_
         if calibrate.any():
             calibration[head] = isotonic(model.booster_.predict(X[calibrate]), labels[calibrate], weight[calibrate])

@@ -14,7 +14,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BoardState:
-    """Posts on the board (ascending ids), their weight (gate level or pick weight) and why they are there."""
+    """Posts on the board (ascending ids), their weight (how strongly the hotlist shows them; the writer sets it,
+    see ``serving.gate_live.gate_board``) and why they are there."""
 
     post_ids: np.ndarray
     weight: np.ndarray

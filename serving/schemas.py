@@ -311,8 +311,10 @@ class InsightsResponse(BaseModel):
 
 
 class HotlistItem(BaseModel):
-    """A post on the hotlist board: ``weight`` is its board weight (the gate level of an amplified post, or an
-    official pick's weight); ``official`` is true for an official pick."""
+    """A post on the hotlist board. ``weight`` is how strongly the hotlist shows it: for a post the gate put there,
+    its reach (log of its impressions) times its level's share of the top level; for a post already on the
+    hotlist when the data ends, the log of its recent hotlist impressions; 1 for an official pick. ``official``
+    is true for an official pick."""
 
     id: int
     weight: float

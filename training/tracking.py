@@ -180,7 +180,12 @@ def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path, kind: 
     columns = list(feature_set.columns)
     # Double, not float: frames are float64 by default, and MLflow refuses to narrow them; predict does.
     inputs = Schema([ColSpec("double", c) for c in columns])
-    outputs = Schema([ColSpec("double", "lift" if kind == "amplifier" else "score")])
+    if kind == "amplifier":
+        names = ["lift", "raw"]
+    else:  # one probability per head of the model (every head has a prior), as predict returns them
+        meta = orjson.loads((model_dir / "meta.json").read_bytes())
+        names = ["score", *(f"p_{head}" for head in meta.get("priors") or meta["heads"])]
+    outputs = Schema([ColSpec("double", name) for name in names])
     with warnings.catch_warnings(), silenced():  # silenced: MLflow's bar as it copies the folder in
         # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")

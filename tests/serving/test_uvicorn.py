@@ -55,7 +55,7 @@ def test_serve_answers_rank_from_registry_champions_and_stops_cleanly(served_wor
         users = read_table(served_world.data, "users").column("user_id").to_pylist()[:20]
         ok = 0
         for u in users:  # two workers: requests land on either, each loaded its own models after the fork
-            r = httpx.post(f"{base}/rank", json={"user_id": u, "slot": "follow_feed", "k": 5})
+            r = post_when_loaded(f"{base}/rank", {"user_id": u, "slot": "follow_feed", "k": 5})
             assert r.status_code == 200, r.text
             ok += bool(r.json()["items"])
         assert ok > 0
@@ -76,8 +76,9 @@ def wait_ready(base: str, log: Path, *, timeout: float = 60.0, in_a_row: int = 2
                alive: Callable[[], bool] = lambda: True) -> None:
     """Poll ``/ready`` on fresh connections until ``in_a_row`` answers running are 200 (the log on failure).
 
-    Each worker loads on its own and answers 503 meanwhile; a connection lands on either worker, so one 200
-    says only that one is ready (20 in a row miss a loading worker of two with odds of about 2**-20).
+    Each worker loads on its own and answers 503 meanwhile. Workers accept from one shared socket, whichever is
+    quicker, so even many 200s in a row do not prove that a slow, still-loading worker is ready: requests that
+    must reach every worker retry a 503 (:func:`post_when_loaded`).
     """
     deadline, streak = time.monotonic() + timeout, 0
     while streak < in_a_row:
@@ -86,6 +87,16 @@ def wait_ready(base: str, log: Path, *, timeout: float = 60.0, in_a_row: int = 2
             streak = streak + 1 if fresh.get(f"{base}/ready").status_code == 200 else 0
         if not streak:
             time.sleep(0.2)
+
+
+def post_when_loaded(url: str, body: dict[str, object], timeout: float = 60.0) -> httpx.Response:
+    """POST ``body``, again while a worker still loading answers 503; any other answer is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.post(url, json=body)
+        if r.status_code != 503 or "loading" not in r.text or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
 
 
 def _sigterm_under_traffic(proc: subprocess.Popen[bytes], base: str, world: ServedWorld,

@@ -242,6 +242,7 @@ def test_train_and_register_into_mlflow(tmp_path: Path) -> None:
     out = pyfunc.predict(frame)
     np.testing.assert_allclose(out["lift"], result.model.predict(X))
     np.testing.assert_allclose(out["raw"], result.model.predict_raw(X))
+    assert [c.name for c in pyfunc.metadata.get_output_schema().inputs] == list(out.columns)
 
 
 def test_cli_trains_with_the_truth_check_and_promotes(tmp_path: Path) -> None:

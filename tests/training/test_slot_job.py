@@ -99,5 +99,6 @@ def test_a_logged_slot_model_loads_as_an_mlflow_pyfunc(tables: tuple[dict[str, p
     out = model.predict(frame[list(reversed(fs.columns))].assign(extra=1.0))
     np.testing.assert_allclose(out["score"], result.model.predict(X))
     np.testing.assert_allclose(out["p_click"], result.model.predict_heads(X)["click"])
+    assert [c.name for c in model.metadata.get_output_schema().inputs] == list(out.columns)  # signature = output
     with pytest.raises(MlflowException, match=fs.columns[3]):
         model.predict(frame.drop(columns=[fs.columns[3]]))

@@ -152,3 +152,16 @@ def test_tracking_settings_come_from_the_file_and_the_environment(
 
 def test_flatten_joins_nested_keys_with_dots() -> None:
     assert dict(flatten({"a": {"b": {"c": 1}}, "d": 2})) == {"a.b.c": 1, "d": 2}
+
+
+def test_no_pyfunc_when_turned_off(tmp_path: Path) -> None:
+    """``tracking.pyfunc = false``: the run has the model folder, and neither a pyfunc nor its tag."""
+    on = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "art")
+    make_model(tmp_path / "m")
+    with_pyfunc, without = log(on, tmp_path / "m"), log(on.model_copy(update={"pyfunc": False}), tmp_path / "m")
+    client = client_of(on)
+    assert "pyfunc_uri" in client.get_run(with_pyfunc).data.tags  # the control: on by default
+    assert "pyfunc_uri" not in client.get_run(without).data.tags
+    assert {a.path for a in client.list_artifacts(without)} >= {"model"}
+    assert "pyfunc" not in {a.path for a in client.list_artifacts(without)}
+    assert "pyfunc" in {a.path for a in client.list_artifacts(with_pyfunc)}

@@ -169,7 +169,10 @@ def _after_idle(svc: InProcessService, bodies: list[bytes], gap_s: float) -> dic
     cpu: list[float] = []
     for body in bodies:
         time.sleep(gap_s)
-        wall.append(_timed(partial(svc.post, "/rank", body), cpu)[1])
+        (status, _), ms = _timed(partial(svc.post, "/rank", body), cpu)
+        if status != 200:
+            raise RuntimeError(f"/rank answered {status}")
+        wall.append(ms)
     return {"gap_ms": gap_s * 1e3, "app_p50_ms": float(np.median(wall)), "app_cpu_p50_ms": float(np.median(cpu))}
 
 

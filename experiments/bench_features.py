@@ -226,7 +226,7 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
 
     Returns ``{"meta", "offline", "dask", "online"}``; rates are events per second of wall time, and for the
     in-process paths also per CPU second of this process (less sensitive to other load on the machine). The
-    in-process figure is the best of ``dask_repeats`` builds (the first, caches cold, is reported beside it);
+    in-process figure is the best of ``dask_repeats`` builds (the first, in a fresh process, is reported beside it);
     each Dask figure is the best of ``dask_repeats`` builds, the clusters taking turns.
     """
     settings = settings or FeatureSettings()
@@ -250,8 +250,9 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
         "meta": {"events": events, "rows": rows, "seed": seed, "feature_set": feature_set,
                  "columns": len(frame.columns), "cpus": os.cpu_count(), "generate_s": gen["wall"],
                  "load_average_at_start": os.getloadavg()[0]},
-        # The best build, as for Dask; the first one also pays for the data source's caches (decoded events,
-        # the follow index, catalogue look-ups), which later builds over the same tables reuse.
+        # The best build, as for Dask. Each build decodes the events and builds its catalogue again (nothing is
+        # kept between builds); the first also pays the process's one-off costs, such as memory first taken
+        # from the system and first calls into the libraries.
         "offline": {"wall_s": best["wall"], "cpu_s": best["cpu"], "events_per_s": events / best["wall"],
                     "events_per_cpu_s": events / best["cpu"], "first_wall_s": builds[0]["wall"],
                     "first_events_per_s": events / builds[0]["wall"], "wall_s_all": [b["wall"] for b in builds]},

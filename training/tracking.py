@@ -28,6 +28,7 @@ from ranking.model_store import (
     CHECKSUM_TAG,
     MODEL_ARTIFACT_DIR,
     FeatureSetLike,
+    LoadedModel,
     ModelStoreError,
     load_model_dir,
     quiet_mlflow,
@@ -137,8 +138,8 @@ def _params(params: Mapping[str, Any], reserved: Mapping[str, str]) -> list[Para
 
 def _check_model(
     model_dir: Path, slot: str, feature_set: FeatureSetLike, config_hash: str
-) -> tuple[str, str]:
-    """Verify the folder before it becomes a run artifact; return (checksum, kind)."""
+) -> LoadedModel:
+    """Verify the folder before it becomes a run artifact; return it as loaded (checksum and meta)."""
     try:
         model = load_model_dir(model_dir, feature_set)
     except ModelStoreError as e:
@@ -149,28 +150,27 @@ def _check_model(
         raise TrackingError(
             f"{model_dir} was built with config {model.meta['config_hash']}, the run claims {config_hash}"
         )
-    return model.checksum, str(model.meta["kind"])
+    return model
 
 
-def _log_artifacts(client: MlflowClient, run_id: str, model_dir: Path, feature_set: FeatureSetLike,
-                   pyfunc_kind: str | None, plots: Mapping[str, Figure | Path]) -> None:
-    """The feature set as JSON, the plots, the pyfunc (for a kind it knows; ``None``: none) and the folder."""
+def _log_artifacts(client: MlflowClient, run_id: str, model: LoadedModel, feature_set: FeatureSetLike,
+                   pyfunc: bool, plots: Mapping[str, Figure | Path]) -> None:
+    """The feature set as JSON, the plots, the pyfunc (if asked, for a kind it knows) and the model folder."""
     fs = {"name": feature_set.name, "version": feature_set.version,
           "fingerprint": feature_set.fingerprint, "columns": list(feature_set.columns)}
     with tempfile.TemporaryDirectory(prefix="weitao-run-") as tmp:
         (Path(tmp) / FEATURE_SET_ARTIFACT).write_bytes(orjson.dumps(fs, option=orjson.OPT_INDENT_2))
         client.log_artifact(run_id, str(Path(tmp) / FEATURE_SET_ARTIFACT))
         _log_plots(client, run_id, plots, Path(tmp))
-        if pyfunc_kind in PYFUNC_KINDS:
-            pyfunc = save_pyfunc(model_dir, feature_set, Path(tmp) / PYFUNC_DIR, pyfunc_kind)
-            client.log_artifacts(run_id, str(pyfunc), PYFUNC_DIR)
+        if pyfunc and model.meta["kind"] in PYFUNC_KINDS:
+            client.log_artifacts(run_id, str(save_pyfunc(model, feature_set, Path(tmp) / PYFUNC_DIR)), PYFUNC_DIR)
             client.set_tag(run_id, PYFUNC_TAG, f"runs:/{run_id}/{PYFUNC_DIR}")
-    client.log_artifacts(run_id, str(model_dir), MODEL_ARTIFACT_DIR)
+    client.log_artifacts(run_id, str(model.path), MODEL_ARTIFACT_DIR)
 
 
-def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path, kind: str = "slot_ranker") -> Path:
-    """Save the model in ``model_dir`` (a slot ranker, or ``kind="amplifier"``) as an MLflow pyfunc at ``path``
-    (see :mod:`training.pyfunc`)."""
+def save_pyfunc(model: LoadedModel, feature_set: FeatureSetLike, path: Path) -> Path:
+    """Save a verified model folder (a slot ranker or the amplifier) as an MLflow pyfunc at ``path`` (see
+    :mod:`training.pyfunc`)."""
     import mlflow.pyfunc
     import numpy as np
     import pandas as pd
@@ -180,17 +180,17 @@ def save_pyfunc(model_dir: Path, feature_set: FeatureSetLike, path: Path, kind: 
     columns = list(feature_set.columns)
     # Double, not float: frames are float64 by default, and MLflow refuses to narrow them; predict does.
     inputs = Schema([ColSpec("double", c) for c in columns])
+    kind = str(model.meta["kind"])
     if kind == "amplifier":
         names = ["lift", "raw"]
     else:  # one probability per head of the model (every head has a prior), as predict returns them
-        meta = orjson.loads((model_dir / "meta.json").read_bytes())
-        names = ["score", *(f"p_{head}" for head in meta.get("priors") or meta["heads"])]
+        names = ["score", *(f"p_{head}" for head in model.meta.get("priors") or model.meta["heads"])]
     outputs = Schema([ColSpec("double", name) for name in names])
     with warnings.catch_warnings(), silenced():  # silenced: MLflow's bar as it copies the folder in
         # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.pyfunc.save_model(
-            str(path), python_model=str(_PYFUNC_CODE), artifacts={"model": str(model_dir)},
+            str(path), python_model=str(_PYFUNC_CODE), artifacts={"model": str(model.path)},
             model_config={"kind": kind, "feature_set": feature_set.name}, signature=ModelSignature(inputs, outputs),
             input_example=pd.DataFrame(np.zeros((1, len(columns))), columns=columns),
             pip_requirements=[f"{p}=={_version(p)}" for p in ("mlflow", "lightgbm", "numpy", "pandas")])
@@ -246,7 +246,8 @@ def log_model_run(
     Raises :class:`TrackingError` for a model or argument that does not fit; the run is then not created,
     or is marked FAILED if logging breaks halfway.
     """
-    checksum, kind = _check_model(model_dir, slot, feature_set, config_hash)
+    model = _check_model(model_dir, slot, feature_set, config_hash)
+    checksum, kind = model.checksum, str(model.meta["kind"])
     reserved = {"slot": slot, "split_id": split_id, "data_snapshot_id": data_snapshot_id,
                 "config_hash": config_hash, "feature_set": f"{feature_set.name}@{feature_set.version}",
                 "model_kind": kind, CHECKSUM_TAG: checksum}
@@ -266,8 +267,7 @@ def log_model_run(
             client.log_batch(run_id, params=chunk)
         for chunk in _in_batches(metric_list, 1000):
             client.log_batch(run_id, metrics=chunk)
-        _log_artifacts(client, run_id, model_dir, feature_set, kind if tracking_section(settings).pyfunc else None,
-                       plots or {})
+        _log_artifacts(client, run_id, model, feature_set, tracking_section(settings).pyfunc, plots or {})
     except BaseException:
         with silenced():
             client.set_terminated(run_id, status="FAILED")

@@ -15,6 +15,7 @@ is not shared with the benchmark's driver.
 from __future__ import annotations
 
 import asyncio
+import math
 import resource
 import subprocess
 import sys
@@ -125,7 +126,8 @@ async def _schedule(queue: asyncio.Queue[int | None], n: int, rate: float, t0: f
     i = 0
     while i < n:
         now = time.monotonic()
-        due = min(n, int((now - t0) * rate) + 1)
+        # floor, not int(): before t0 the product is negative and int() would round request 0 up to due
+        due = min(n, math.floor((now - t0) * rate) + 1)
         if due > i:
             lag.append(now - (t0 + (due - 1) / rate))  # how late the newest released request left the timer
         for j in range(i, due):

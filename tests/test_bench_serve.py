@@ -95,6 +95,16 @@ def test_fixed_rate_sends_exactly_the_scheduled_requests_and_never_early() -> No
     assert (np.sort(server.arrivals) >= intended).all()
 
 
+def test_a_slow_rate_does_not_send_its_first_request_before_t0() -> None:
+    # Below 20 requests/s the first request's due count falls in (-1, 0) during the generator's 50 ms lead.
+    server = TinyServer()
+    with serving(server) as target:
+        result = asyncio.run(open_loop(target, [BODY], rate=10, seconds=0.5, raw=True))
+    assert result["completed"] == 5 and len(server.arrivals) == 5
+    assert (np.sort(server.arrivals) >= result["t0"] + np.arange(5) / 10).all()
+    assert result["min_ms"] >= 0
+
+
 def test_latency_includes_the_time_the_server_takes() -> None:
     with serving(TinyServer(delay_s=0.05)) as target:
         result = asyncio.run(open_loop(target, [BODY], rate=50, seconds=0.6))

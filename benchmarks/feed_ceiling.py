@@ -7,7 +7,9 @@ and re-scores every served candidate list offline with: our model, chronological
 given hidden truth (item quality; account quality, user taste and user×account loyalty), and ours with one
 hidden part added to its log-score (which part it lacks most). The gap between the account-level ceiling and
 the item-level one is what no model can close without evidence on the item itself (its own clicks), so it
-bounds what the feed targets can ask. Writes results/feed_ceiling.json.
+bounds what the feed targets can ask. Taste splits into the user's taste for the account's category (an
+account-level part) and the item's own spread around it; the history per user (printed) says how much evidence
+there is to learn the first from. Writes results/feed_ceiling.json.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from experiments.gate_policy import GatePolicy
 from experiments.model_policy import ModelPolicy
 from experiments.world.behaviour import expected_utility, pair_uniform, probabilities
 from experiments.world.candidates import top_pages
-from experiments.world.events import Events
+from experiments.world.events import ACTION, Events
 from experiments.world.params import HOUR_MS
 from experiments.world.serve import rows_of
 from experiments.world.tables import contract_tables
@@ -78,16 +80,31 @@ def scorers(world: object, batch: object, model: np.ndarray) -> dict[str, np.nda
     account_q = p.click_quality * 0.5 * pop.accounts.quality[batch.author]
     own_q = p.click_quality * items.quality[batch.item] - account_q
     log_ours = np.log(np.maximum(model, 1e-12))
+    # The part of taste an account carries: the user's taste for its category's centre (posts and products sit
+    # near their account's category, with an item-level spread on top: see experiments/world/catalog.py).
+    category = items.category[batch.item] if products else pop.accounts.category[batch.author]
+    spread = np.sqrt(1.0 + p.dim * p.item_spread**2)  # mean norm of centre + spread noise, before unit scaling
+    category_taste = p.click_taste * np.einsum("ij,ij->i", pop.users.taste[batch.user], pop.centres[category]) / spread
     return {
         "ours": model,
         "chronological": -age,
         "truth: account quality + taste + loyalty + freshness": account_q + taste + loyalty + fresh,
+        "truth: account quality + category taste + loyalty + freshness": account_q + category_taste + loyalty + fresh,
         "truth: item quality + freshness": p.click_quality * items.quality[batch.item] + fresh,
         # What ours lacks most: each hidden part added to our log-score (as a click logit would add it).
         "ours + truth: taste": log_ours + taste,
         "ours + truth: the item's own quality": log_ours + own_q,
         "ours + truth: account quality": log_ours + account_q,
+        "ours + truth: the user's taste for the account's category": log_ours + category_taste,
     }
+
+
+def history_per_user(history: Events, follows: int, users: int) -> dict[str, float]:
+    """Mean events per user in the history, by action, and accounts followed: the evidence a ranker has about
+    each user's taste."""
+    out = {name: float(np.count_nonzero(history.action == ACTION[name]) / users)
+           for name in ("impression", "click", "like", "follow")}
+    return {**out, "followed accounts": follows / users}
 
 
 def main() -> None:
@@ -114,12 +131,16 @@ def main() -> None:
         per = [scorers(twin, b, s) for b, s, _ in lists]
         pairs = list(zip(lists, per, strict=True))
         out[slot] = {name: float(np.mean([ndcg(b.session, sc[name], u) for (b, _, u), sc in pairs])) for name in per[0]}
+    pop = prep.world.pop
+    evidence = history_per_user(history, len(pop.follow_user), len(pop.users.taste))
     print(f"feed_ceiling --scale {args.scale} --seed {args.seed} --hours {args.hours}: nDCG@10 on true utility")
+    print("  history before the window, per user: " + ", ".join(f"{k} {v:.2f}" for k, v in evidence.items()))
     for slot, row in out.items():
         for name, value in row.items():
             print(f"  {slot:12s} {name:55s} {value:.3f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"scale": args.scale, "seed": args.seed, "hours": args.hours, "ndcg_at_10": out},
+    RESULTS.write_text(json.dumps({"scale": args.scale, "seed": args.seed, "hours": args.hours, "ndcg_at_10": out,
+                                   "history_per_user": evidence},
                                   indent=2) + "\n")
     print(f"written {RESULTS}")
 

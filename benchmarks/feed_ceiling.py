@@ -83,7 +83,7 @@ def scorers(world: object, batch: object, model: np.ndarray) -> dict[str, np.nda
     # The part of taste an account carries: the user's taste for its category's centre (posts and products sit
     # near their account's category, with an item-level spread on top: see experiments/world/catalog.py).
     category = items.category[batch.item] if products else pop.accounts.category[batch.author]
-    spread = np.sqrt(1.0 + p.dim * p.item_spread**2)  # mean norm of centre + spread noise, before unit scaling
+    spread = np.sqrt(1.0 + p.dim * p.item_spread**2)  # typical norm of centre + spread noise, before unit scaling
     category_taste = p.click_taste * np.einsum("ij,ij->i", pop.users.taste[batch.user], pop.centres[category]) / spread
     return {
         "ours": model,

@@ -20,8 +20,7 @@ import pandas as pd
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-#: Name of the copied model folder among the pyfunc's artifacts.
-ARTIFACT = "model"
+from training.tracking import PYFUNC_MODEL
 
 
 class WeitaoPyfunc(PythonModel):
@@ -31,7 +30,7 @@ class WeitaoPyfunc(PythonModel):
         """Read and verify the model folder shipped with the pyfunc."""
         from ranking.model_store import load_model_dir
 
-        folder = Path(context.artifacts[ARTIFACT])
+        folder = Path(context.artifacts[PYFUNC_MODEL])
         self.kind_ = context.model_config["kind"]
         if self.kind_ == "amplifier":
             from training.amplifier.model import AmplifierFeatureSet, AmplifierModel

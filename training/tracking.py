@@ -42,6 +42,7 @@ FEATURE_SET_ARTIFACT = "feature_set.json"
 PLOTS_DIR = "plots"
 PYFUNC_DIR = "pyfunc"
 PYFUNC_KINDS = ("slot_ranker", "amplifier")  # model kinds training.pyfunc loads
+PYFUNC_MODEL = "model"  # the copied model folder among the pyfunc's artifacts (training.pyfunc reads it)
 PYFUNC_TAG = "pyfunc_uri"  # on a run with a pyfunc, and on its registered versions: where mlflow.pyfunc loads it
 _PYFUNC_CODE = Path(__file__).with_name("pyfunc.py")  # logged as code; never imported here (it registers a model)
 _MAX_PARAM = 6000  # MLflow's limit on a parameter value
@@ -190,7 +191,7 @@ def save_pyfunc(model: LoadedModel, feature_set: FeatureSetLike, path: Path) -> 
         # MLflow's own check of the example frame uses a pandas idiom pandas now deprecates; nothing of ours.
         warnings.filterwarnings("ignore", message="Operation with range is deprecated")
         mlflow.pyfunc.save_model(
-            str(path), python_model=str(_PYFUNC_CODE), artifacts={"model": str(model.path)},
+            str(path), python_model=str(_PYFUNC_CODE), artifacts={PYFUNC_MODEL: str(model.path)},
             model_config={"kind": kind, "feature_set": feature_set.name}, signature=ModelSignature(inputs, outputs),
             input_example=pd.DataFrame(np.zeros((1, len(columns))), columns=columns),
             pip_requirements=[f"{p}=={_version(p)}" for p in ("mlflow", "lightgbm", "numpy", "pandas")])

@@ -13,9 +13,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from training.embeddings import NotFittedError
 from training.embeddings_interactions import Interactions
 from training.topk.side import SideFeatures
 

@@ -18,7 +18,7 @@ from training.amplifier.job import AmplifierTraining, train_amplifier
 from training.amplifier.log import PostLog
 from training.registry import register
 from training.slot_job import SlotTraining, snapshot_id, train_slot_with
-from training.tracking import TrackingError, log_model_run
+from training.tracking import PYFUNC_DIR, TrackingError, log_model_run
 from weitao.commands.common import console, fail, progress, settings_of, summary_table
 from weitao.settings import Settings, SettingsError, load_settings
 
@@ -81,7 +81,7 @@ def train_cmd(
     console.print(f"MLflow run {run_id}; registered version {version} as challenger "
                   f"(promote with `weitao promote {slot}`)")
     if settings.tracking.pyfunc:
-        console.print(f"scores feature frames in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/pyfunc\")",
+        console.print(f"scores feature frames in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/{PYFUNC_DIR}\")",
                       soft_wrap=True)
 
 
@@ -124,5 +124,5 @@ def _train_amplifier_cmd(settings: Settings, data_dir: Path) -> None:
     console.print(f"MLflow run {run_id}; registered version {version} as challenger "
                   f"(promote with `weitao promote amplifier`)")
     if settings.tracking.pyfunc:
-        console.print(f"predicts lift in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/pyfunc\")",
+        console.print(f"predicts lift in Python: mlflow.pyfunc.load_model(\"runs:/{run_id}/{PYFUNC_DIR}\")",
                       soft_wrap=True)

@@ -44,6 +44,14 @@ class RankerSettings(BaseModel):
         0.0, ge=0, description="Weight training rows by 1/propensity of the logging policy, capped at this "
         "value, so rows the logging policy rarely showed count for the pages it did not show; 0 = unweighted.")
 
+    max_train_rows: int = Field(
+        2_000_000, ge=100, description="Training impressions per ranker (and per transfer source) beyond which "
+        "impressions without any action are sampled, each kept one weighing 1/rate so the heads stay calibrated "
+        "(training.row_sampling); a large world's full frame does not fit in memory.")
+    max_held_rows: int = Field(
+        1_000_000, ge=100, description="Held-out impressions beyond which whole pages are sampled for the "
+        "held-out metrics and plots.")
+
     def params(self) -> dict[str, float | int | list[str]]:
         """Keyword arguments of ``MultiHeadRanker`` (besides heads and blend)."""
         return {"n_estimators": self.n_estimators, "learning_rate": self.learning_rate,

@@ -26,6 +26,7 @@ from ranking.model_store import seal_model_dir
 from training.impressions import ImpressionRows, impression_rows
 from training.ranker import HEADS, MultiHeadRanker
 from training.ranker_settings import RankerSettings
+from training.row_sampling import RowSample, downsample_negatives, sample_pages
 from training.slot_rows import Factors, borrowed_rows, slot_frame
 
 
@@ -116,23 +117,54 @@ def propensity_weights(propensity: np.ndarray, clip: float) -> np.ndarray | None
     return w / w.mean() if len(w) else w
 
 
+@dataclass(frozen=True)
+class RowCaps:
+    """Rows a slot ranker featurises at most: training impressions (negatives sampled past it) and held-out
+    impressions (whole pages sampled past it)."""
+
+    train: int
+    held: int
+
+
+def bounded_rows(rows: ImpressionRows, split_ms: int, caps: RowCaps | None,
+                 rng: np.random.Generator) -> tuple[ImpressionRows, RowSample, np.ndarray, np.ndarray]:
+    """The rows to featurise (training rows first sampled to ``caps.train``, held-out pages to ``caps.held``), the
+    training sample's weights, and the masks of training and held-out rows among them."""
+    t = rows.rows.column("request_ms").to_numpy()
+    train, held = t < split_ms, t >= split_ms
+    if caps is None:
+        n = int(train.sum())
+        return rows, RowSample(np.arange(n), np.ones(n), 1.0), train, held
+    train_idx = np.flatnonzero(train)
+    sample = downsample_negatives({h: v[train_idx] for h, v in rows.labels.items()}, caps.train, rng)
+    keep = np.zeros(len(t), bool)
+    keep[train_idx[sample.index]] = True
+    held_idx = np.flatnonzero(held)
+    keep[held_idx[sample_pages(rows.request_id[held_idx], caps.held, rng)]] = True
+    kept = rows.take(keep)
+    t = kept.rows.column("request_ms").to_numpy()
+    return kept, sample, t < split_ms, t >= split_ms
+
+
 def train_slot_with(tables: dict[str, pa.Table], slot: str, split_ms: int, rankers: RankerSettings,
                     features: FeatureSettings) -> SlotTraining:
     """:func:`train_slot` with the blend, LightGBM parameters and seed of the settings tree."""
     return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
                       features=features, random_state=rankers.random_state, propensity_clip=rankers.propensity_clip,
-                      transfer_weight=rankers.transfer_weight)
+                      transfer_weight=rankers.transfer_weight,
+                      max_rows=RowCaps(rankers.max_train_rows, rankers.max_held_rows))
 
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],
                params: dict[str, Any] | None = None, features: FeatureSettings | None = None,
                random_state: int = 0, client: Any = None, propensity_clip: float = 0.0,
-               transfer_weight: float = 0.0) -> SlotTraining:
+               transfer_weight: float = 0.0, max_rows: RowCaps | None = None) -> SlotTraining:
     """Fit the slot's ranker on impressions before ``split_ms`` and score it on those after.
 
     With ``transfer_weight`` > 0 a feature set with a transfer source also learns from the source slot's
     impressions, each weighing that much (``training.slot_rows``). With a ``distributed.Client`` the heads are
-    trained by ``lightgbm.dask`` on its workers.
+    trained by ``lightgbm.dask`` on its workers. ``max_rows`` bounds the rows featurised
+    (:mod:`training.row_sampling`); without it every impression is used.
     """
     if slot not in SLOT_FEATURE_SET:
         raise ValueError(f"slot: {slot!r} has no ranker (known: {', '.join(SLOT_FEATURE_SET)})")
@@ -141,19 +173,21 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
     if len(rows) == 0:
         raise ValueError(f"slot: no logged impressions of {slot!r} to train on")
     t = rows.rows.column("request_ms").to_numpy()
-    train, held = t < split_ms, t >= split_ms
-    if not train.any() or not held.any():
+    if not (t < split_ms).any() or not (t >= split_ms).any():
         raise ValueError(f"split_ms: {split_ms} leaves an empty train or held-out part")
     factors = Factors.fit(tables, int(t.min()), split_ms, random_state)
+    rng = np.random.default_rng(random_state)
+    rows, sample, train, held = bounded_rows(rows, split_ms, max_rows, rng)
     X = slot_frame(tables, rows, fs, factors, features)
     X_train, labels = X[train], {h: v[train] for h, v in rows.labels.items()}
-    propensity, share = rows.propensity[train], np.ones(int(train.sum()))
-    borrowed = borrowed_rows(tables, fs, factors, features) if transfer_weight > 0 else None
+    propensity, share = rows.propensity[train], sample.weight
+    borrowed = (borrowed_rows(tables, fs, factors, features, max_rows.train if max_rows else None, rng)
+                if transfer_weight > 0 else None)
     if borrowed is not None:
         X_train = np.concatenate([X_train, borrowed.X])
         labels = {h: np.concatenate([v, borrowed.labels[h]]) for h, v in labels.items()}
         propensity = np.concatenate([propensity, borrowed.propensity])
-        share = np.concatenate([share, np.full(len(borrowed.X), transfer_weight)])
+        share = np.concatenate([share, transfer_weight * borrowed.weight])
     weight = propensity_weights(propensity, propensity_clip)
     weight = share if weight is None else weight * share
     model = MultiHeadRanker(heads=HEADS, blend=blend, random_state=random_state, **dict(params or {}))
@@ -169,6 +203,8 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
         X_held[:, fs.columns.index("position")] = 0.0
     metrics = _held_out_metrics(model, X[held], X_held, held_rows)
     metrics["borrowed_rows"] = 0 if borrowed is None else len(borrowed.X)
+    metrics |= {"train_rows": int(train.sum()), "train_negative_rate": sample.negative_rate,
+                "train_positive_rate_kept": sample.positive_rate, "held_rows": int(held.sum())}
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
     return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out, factors.full)

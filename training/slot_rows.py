@@ -23,6 +23,7 @@ from features.offline import DataSource, build_frame
 from features.settings import FeatureSettings
 from ranking.affinity import Affinity
 from training.impressions import ImpressionRows, impression_rows
+from training.row_sampling import downsample_negatives
 
 PROVIDED_DEFAULTS = {"embedding_similarity": 0.0, "position": 0.0}
 
@@ -101,11 +102,14 @@ class Borrowed:
     X: np.ndarray
     labels: dict[str, np.ndarray]
     propensity: np.ndarray
+    weight: np.ndarray  # of each row in the sample (1 unless negatives were sampled)
 
 
 def borrowed_rows(tables: dict[str, pa.Table], fs: FeatureSet, factors: Factors,
-                  features: FeatureSettings | None) -> Borrowed | None:
-    """The training impressions (before ``factors.split_ms``) of ``fs``'s transfer source, if it has one."""
+                  features: FeatureSettings | None, max_rows: int | None = None,
+                  rng: np.random.Generator | None = None) -> Borrowed | None:
+    """The training impressions (before ``factors.split_ms``) of ``fs``'s transfer source, if it has one; past
+    ``max_rows`` their negatives are sampled with ``rng`` (:func:`training.row_sampling.downsample_negatives`)."""
     if fs.name not in TRANSFER:
         return None
     source = get_feature_set(TRANSFER[fs.name][0])
@@ -115,10 +119,19 @@ def borrowed_rows(tables: dict[str, pa.Table], fs: FeatureSet, factors: Factors,
     rows = rows.take(t < factors.split_ms)
     if len(rows) == 0:
         return None
+    weight = np.ones(len(rows))
+    if max_rows is not None:
+        if rng is None:
+            raise ValueError("rng: a generator is needed to sample borrowed rows")
+        sample = downsample_negatives(rows.labels, max_rows, rng)
+        if sample.sampled:
+            mask = np.zeros(len(rows), bool)
+            mask[sample.index] = True
+            rows, weight = rows.take(mask), sample.weight
     X = slot_frame(tables, rows, source, factors, features)
     out = np.full((len(rows), len(fs.columns)), np.nan, dtype=X.dtype)
     for j, column in enumerate(transfer_columns(fs, source)):
         if column is not None:
             out[:, j] = X[:, source.columns.index(column)]
-    return Borrowed(out, rows.labels, rows.propensity)
+    return Borrowed(out, rows.labels, rows.propensity, weight)
 

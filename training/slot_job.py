@@ -207,4 +207,7 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
                 "train_positive_rate_kept": sample.positive_rate, "held_rows": int(held.sum())}
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
-    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), params, held_out, factors.full)
+    logged = dict(params or {})
+    if max_rows is not None:  # what bounded the rows is part of how the model was made
+        logged |= {"max_train_rows": max_rows.train, "max_held_rows": max_rows.held}
+    return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), logged, held_out, factors.full)

@@ -90,6 +90,7 @@ def test_a_capped_ranker_featurises_fewer_rows_and_stays_calibrated(world: tuple
     m = capped.metrics
     assert m["train_negative_rate"] < 0.5 and m["train_rows"] < cap * 1.2
     assert m["held_rows"] < full.metrics["held_rows"] * 0.7
+    assert capped.params["max_train_rows"] == cap and "max_train_rows" not in full.params  # logged with the run
     # Weighted negatives keep the click head's probabilities on the scale of the real click rate: unweighted,
     # a quarter of the negatives would make it about four times too high.
     X, clicks = full.held_out["X"], full.held_out["labels"]["click"]

@@ -20,12 +20,16 @@ from serving.data import ServiceData, load_service_data
 from serving.eventlog import EventLog
 from serving.events import EventIntake
 from serving.gate_live import gate_board
+from serving.loadlock import one_at_a_time
 from serving.metrics import ServiceMetrics
 from serving.models import Engine, SlotModel, build_engine, load_champions
 from serving.pagelog import PageLog
 from serving.ranker import RankService
+from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
+#: The file a service's workers lock while loading, beside its page log (serving.loadlock).
+LOAD_LOCK = "load.lock"
 ModelLoader = Callable[[ServiceConfig], dict[str, SlotModel]]
 VersionProbe = Callable[[ServiceConfig], dict[str, str]]
 
@@ -83,25 +87,29 @@ class ServiceState:
         """Index the data, load the models, then open for traffic; a failure is kept for ``/ready``."""
         try:
             s = self.config.serving
-            data = load_service_data(s.data_dir, self.config.features, self.config.ranking, self.config.gate)
-            self.started = time.monotonic()
-            self.data = data
-            self._swap(self._build_engines())
-            self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
-            event_log = EventLog(s.event_log_dir or s.page_log_dir.parent / "events", f"w{os.getpid()}")
-            self.intake = EventIntake(data, s.events_per_account_per_minute, event_log,
-                                      horizon_ms=self.config.features.dedup_horizon_hours * 3_600_000)
-            self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
-            runner = Runner.from_settings(self.config.ranking)
-            warm_up(self.engines, data, runner, self.now_ms())
-            self.ranker = RankService(lambda alias: self.engines[alias], data, runner, self.metrics, self.page_log,
-                                      deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
-                                      experiments=Experiments(s), explore_pool=s.explore_pool)
-            settle_heap()
-            log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
+            with one_at_a_time(s.page_log_dir.parent / LOAD_LOCK):  # the load's memory peak, one worker at a time
+                self._load(s)
         except Exception as e:  # kept for /ready; the process stays up so operators can see why
             log.exception("service failed to load")
             self.error = f"{type(e).__name__}: {e}"
+
+    def _load(self, s: ServingSettings) -> None:
+        data = load_service_data(s.data_dir, self.config.features, self.config.ranking, self.config.gate)
+        self.started = time.monotonic()
+        self.data = data
+        self._swap(self._build_engines())
+        self.page_log = PageLog(s.page_log_dir, s.page_log_batch)
+        event_log = EventLog(s.event_log_dir or s.page_log_dir.parent / "events", f"w{os.getpid()}")
+        self.intake = EventIntake(data, s.events_per_account_per_minute, event_log,
+                                  horizon_ms=self.config.features.dedup_horizon_hours * 3_600_000)
+        self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
+        runner = Runner.from_settings(self.config.ranking)
+        warm_up(self.engines, data, runner, self.now_ms())
+        self.ranker = RankService(lambda alias: self.engines[alias], data, runner, self.metrics, self.page_log,
+                                  deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
+                                  experiments=Experiments(s), explore_pool=s.explore_pool)
+        settle_heap()
+        log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
 
     def reload(self, *, fresh: bool = False) -> tuple[bool, str]:
         """Load the models again and swap them in; on any failure the current models keep serving.

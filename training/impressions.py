@@ -32,7 +32,11 @@ class ImpressionRows:
         return self.rows.num_rows
 
     def take(self, mask: np.ndarray) -> ImpressionRows:
-        idx = np.flatnonzero(mask)
+        """The rows where ``mask`` is true."""
+        return self.subset(np.flatnonzero(mask))
+
+    def subset(self, idx: np.ndarray) -> ImpressionRows:
+        """The rows at positions ``idx``, in that order."""
         return ImpressionRows(self.rows.take(pa.array(idx)), self.position[idx], self.request_id[idx],
                               {h: v[idx] for h, v in self.labels.items()}, self.propensity[idx])
 

@@ -203,8 +203,9 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
         X_held[:, fs.columns.index("position")] = 0.0
     metrics = _held_out_metrics(model, X[held], X_held, held_rows)
     metrics["borrowed_rows"] = 0 if borrowed is None else len(borrowed.X)
-    metrics |= {"train_rows": int(train.sum()), "train_negative_rate": sample.negative_rate,
-                "train_positive_rate_kept": sample.positive_rate, "held_rows": int(held.sum())}
+    # shares of the training impressions without and with an action that were kept (1.0: all)
+    metrics |= {"train_rows": int(train.sum()), "train_negatives_kept": sample.negative_rate,
+                "train_positives_kept": sample.positive_rate, "held_rows": int(held.sum())}
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
     logged = dict(params or {})

@@ -125,9 +125,7 @@ def borrowed_rows(tables: dict[str, pa.Table], fs: FeatureSet, factors: Factors,
             raise ValueError("rng: a generator is needed to sample borrowed rows")
         sample = downsample_negatives(rows.labels, max_rows, rng)
         if sample.sampled:
-            mask = np.zeros(len(rows), bool)
-            mask[sample.index] = True
-            rows, weight = rows.take(mask), sample.weight
+            rows, weight = rows.subset(sample.index), sample.weight
     X = slot_frame(tables, rows, source, factors, features)
     out = np.full((len(rows), len(fs.columns)), np.nan, dtype=X.dtype)
     for j, column in enumerate(transfer_columns(fs, source)):

@@ -6,9 +6,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from experiments.settings import SimulatorSettings
-from experiments.simulate import build_world, run_history
-from experiments.world.tables import contract_tables
 from training.row_sampling import downsample_negatives, sample_pages
 from training.slot_job import RowCaps, train_slot
 
@@ -74,21 +71,14 @@ def test_pages_are_kept_or_left_whole() -> None:
     assert abs(keep.sum() - 5_000) < 600
 
 
-@pytest.fixture(scope="module")
-def world() -> tuple[dict[str, pa.Table], int]:
-    w = build_world(SimulatorSettings(), "small", np.random.default_rng(8))
-    run_history(w, SimulatorSettings())
-    return contract_tables(w), w.pop.end_ms - 2 * 86_400_000
-
-
-def test_a_capped_ranker_featurises_fewer_rows_and_stays_calibrated(world: tuple[dict[str, pa.Table], int]) -> None:
-    data, split = world
+def test_a_capped_ranker_featurises_fewer_rows_and_stays_calibrated(tables: tuple[dict[str, pa.Table], int]) -> None:
+    data, split = tables
     full = train_slot(data, "follow_feed", split_ms=split, blend=BLEND, params={"n_estimators": 20})
     cap = full.metrics["train_rows"] // 4
     capped = train_slot(data, "follow_feed", split_ms=split, blend=BLEND, params={"n_estimators": 20},
                         max_rows=RowCaps(cap, full.metrics["held_rows"] // 2))
     m = capped.metrics
-    assert m["train_negative_rate"] < 0.5 and m["train_rows"] < cap * 1.2
+    assert m["train_negatives_kept"] < 0.5 and m["train_rows"] < cap * 1.2
     assert m["held_rows"] < full.metrics["held_rows"] * 0.7
     assert capped.params["max_train_rows"] == cap and "max_train_rows" not in full.params  # logged with the run
     # Weighted negatives keep the click head's probabilities on the scale of the real click rate: unweighted,

@@ -8,22 +8,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from experiments.settings import SimulatorSettings
-from experiments.simulate import build_world, run_history
-from experiments.world.tables import contract_tables
 from features.featuresets import get_feature_set
 from ranking.heads import HeadModel
 from ranking.model_store import load_model_dir
 from training.slot_job import page_ndcg, train_slot
 
 BLEND = {"click": 1.0, "engage": 2.0, "follow": 5.0, "purchase": 10.0}
-
-
-@pytest.fixture(scope="module")
-def tables() -> tuple[dict[str, pa.Table], int]:
-    world = build_world(SimulatorSettings(), "small", np.random.default_rng(8))
-    run_history(world, SimulatorSettings())
-    return contract_tables(world), world.pop.end_ms - 2 * 86_400_000
 
 
 def test_follow_feed_ranker_trains_saves_and_loads(tables: tuple[dict[str, pa.Table], int], tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.featuresets import FEATURE_SETS, TRANSFER, get_feature_set, transfer_columns
-from tests.training.test_slot_job import BLEND, tables  # noqa: F401 - the small world fixture
+from tests.training.test_slot_job import BLEND
 from training.impressions import impression_rows
 from training.slot_job import train_slot
 from training.slot_rows import Factors, borrowed_rows
@@ -14,7 +14,7 @@ from training.slot_rows import Factors, borrowed_rows
 World = tuple[dict[str, pa.Table], int]
 
 
-def test_rows_see_only_factors_fitted_before_their_half(tables: World) -> None:  # noqa: F811
+def test_rows_see_only_factors_fitted_before_their_half(tables: World) -> None:
     data, split = tables
     rows = impression_rows(data, "follow_feed")
     t = rows.rows.column("request_ms").to_numpy()
@@ -49,7 +49,7 @@ def test_shared_columns_mean_the_same_in_both_sets() -> None:
     assert set(TRANSFER) <= set(FEATURE_SETS)
 
 
-def test_new_arrival_borrows_the_follow_feeds_training_rows(tables: World) -> None:  # noqa: F811
+def test_new_arrival_borrows_the_follow_feeds_training_rows(tables: World) -> None:
     data, split = tables
     fs, source = get_feature_set("new_arrival_v1"), get_feature_set("follow_feed_v1")
     posts = impression_rows(data, "follow_feed")

@@ -14,6 +14,9 @@ import numpy as np
 from features.definitions import FeatureError
 
 _DENSE_CELLS = 1 << 25  # key × bucket spaces up to this size are counted with a histogram
+#: :meth:`CountTable.aggregate` takes the histogram only with at most this many cells per entry: scanning the
+#: cells then costs less than sorting the entries (a small batch over a large key space is sorted).
+_DENSE_PER_ENTRY = 4
 
 
 def sort_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,11 +148,25 @@ class CountTable:
             packed.sort()
             prefix = _runs(packed)
             return cls(packed[prefix[:-1]], prefix, packing.shift, packing.b0, uniq)
+        if packing.cells <= min(_DENSE_CELLS, _DENSE_PER_ENTRY * len(packed)):
+            return cls._histogram(packed, np.asarray(values, np.int64), packing, uniq)
         sorted_packed, order = sort_ids(packed)
         first = _runs(sorted_packed)
         prefix = np.zeros(len(first), np.int64)
         np.cumsum(np.add.reduceat(np.asarray(values, np.int64)[order], first[:-1]), out=prefix[1:])
         return cls(sorted_packed[first[:-1]], prefix, packing.shift, packing.b0, uniq)
+
+    @classmethod
+    def _histogram(cls, packed: np.ndarray, values: np.ndarray, packing: Packing,
+                   keys: np.ndarray | None) -> CountTable:
+        """:meth:`aggregate` of ``values`` by histogram: every cell that holds an entry becomes one, as the sort
+        makes them (a cell whose values cancel out stays, holding 0)."""
+        held = np.flatnonzero(np.bincount(packed, minlength=packing.cells))
+        # Float sums of int64 values are exact below 2**53: no table comes near that many events.
+        sums = np.bincount(packed, weights=values, minlength=packing.cells)[held]
+        prefix = np.zeros(len(held) + 1, np.int64)
+        np.cumsum(sums.astype(np.int64), out=prefix[1:])
+        return cls(held, prefix, packing.shift, packing.b0, keys)
 
     @classmethod
     def merge(cls, tables: list[CountTable], floor: int | None = None) -> CountTable:

@@ -10,8 +10,7 @@ batch against a store.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,136 +20,27 @@ import pyarrow.compute as pc
 
 from features.catalog import ACCOUNT, POST, PRODUCT, Catalog, DataSource
 from features.columns import EventArrays, int_column, ms_column, pair_key
-from features.contract import ENUMS, enum_codes
+from features.contract import enum_codes
 from features.counts import CountTable, Packing, argsort_ids
 from features.definitions import ALL, Counter, FeatureError, FeatureSet, Inputs, window_buckets
+from features.event_view import (
+    FILTERABLE,
+    counter_lut,
+    event_chunks,
+    fan_codes_of,
+    key_filters,
+    packings_of,
+)
 from features.follows import FollowState
 from features.settings import FeatureSettings
 
 if TYPE_CHECKING:
     from distributed import Client
 
-_N_SOURCES, _N_TYPES = len(ENUMS["source"]), len(ENUMS["target_type"])
-_N_CODES = len(ENUMS["action"]) * _N_TYPES * _N_SOURCES
-_INVALID = 2 * _N_CODES + 2  # event code (action × target type × source) × 2 + fan; this one counts nowhere
 #: Reader of windowed sums: (counter index, keys, lo buckets, hi buckets) -> sums.
 ReadFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 #: Online "seen before" state: (space, members) -> whether each member was seen in an earlier batch.
 SeenFn = Callable[[str, np.ndarray], np.ndarray]
-
-
-#: Events are counted in chunks of this many: the arrays of a chunk stay small enough for the allocator to
-#: reuse memory, where 20M-element temporaries would each cost fresh pages (more than the arithmetic).
-CHUNK = 1 << 20
-
-
-class EventView:
-    """Per-event columns of a chunk of events, derived for counting (entity keys, fan status, codes)."""
-
-    def __init__(self, ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 packings: dict[str, Packing | None], fan_codes: np.ndarray | None = None) -> None:
-        self.ev, self.catalog, self.packings, self.fan_codes = ev, catalog, packings, fan_codes
-        self.bucket = ev.time // bucket_ms
-        self.account = catalog.target_account(ev.ttype, ev.target)
-        bad = (ev.action < 0) | (ev.ttype < 0) | (ev.source < 0)
-        code = (ev.action.astype(np.int16) * _N_TYPES + ev.ttype) * _N_SOURCES + ev.source
-        self._code = np.where(bad, _N_CODES, code).astype(np.int16)
-        self._codes: dict[tuple[str, bool], np.ndarray] = {}
-        self._keys: dict[str, np.ndarray] = {}
-        self._packed: dict[str, np.ndarray] = {}
-        self._fan: np.ndarray | None = None
-
-    def fan(self) -> np.ndarray:
-        """Fan status at event time, looked up only for events some audience counter may count."""
-        if self._fan is None:
-            ev, need = self.ev, np.ones(len(self.ev), bool) if self.fan_codes is None else self.fan_codes[self._code]
-            idx = np.flatnonzero(need & (self.account >= 0))
-            if len(idx) > 0.8 * len(ev):
-                self._fan = self.catalog.follows.is_fan(ev.user, self.account, ev.time)
-            else:
-                self._fan = np.zeros(len(ev), dtype=bool)
-                self._fan[idx] = self.catalog.follows.is_fan(ev.user[idx], self.account[idx], ev.time[idx])
-        return self._fan
-
-    def keys(self, entity: str) -> np.ndarray:
-        if entity not in self._keys:
-            self._keys[entity] = self._entity_keys(entity)
-        return self._keys[entity]
-
-    def code(self, entity: str, with_fan: bool) -> np.ndarray:
-        """Per event: code × 2 + fan (0 unless ``with_fan``), or the invalid code where it has no key."""
-        if (entity, with_fan) not in self._codes:
-            code = self._code * 2 + self.fan() if with_fan else self._code * 2
-            self._codes[entity, with_fan] = np.where(self.keys(entity) >= 0, code, _INVALID).astype(np.int16)
-        return self._codes[entity, with_fan]
-
-    def select(self, entity: str, index: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """The events at ``index`` as packed (key, bucket) values, or as (keys, buckets) if too wide to pack."""
-        packing = self.packings[entity]
-        if packing is None:
-            return self.keys(entity)[index], self.bucket[index]
-        if entity not in self._packed:
-            self._packed[entity] = packing.pack(self.keys(entity), self.bucket)
-        return self._packed[entity][index]
-
-    def _entity_keys(self, entity: str) -> np.ndarray:
-        ev = self.ev
-        if entity == "user":
-            return ev.user
-        if entity == "account":
-            return self.account
-        if entity == "post":
-            return np.where(ev.ttype == POST, ev.target, -1)
-        if entity == "product":
-            return np.where(ev.ttype == PRODUCT, ev.target, -1)
-        if entity == "user_account":
-            return pair_key(ev.user, self.account)
-        if entity == "user_category":
-            return pair_key(ev.user, self.catalog.target_category(ev.ttype, ev.target, self.account))
-        if entity == "tier_kind_format":
-            return np.where(ev.ttype == POST, self.catalog.tier_cell(ev.target), -1)
-        raise FeatureError(f"events carry no key for entity {entity!r}")
-
-
-def _packings(ev: EventArrays, catalog: Catalog, bucket_ms: int) -> dict[str, Packing | None]:
-    """One packing per entity for all chunks, from bounds of the keys (so chunks' packed values combine)."""
-    if not len(ev):
-        return dict.fromkeys(("user", "account", "post", "product", "user_account", "user_category",
-                              "tier_kind_format"))
-    bucket = np.array([ev.time.min(), ev.time.max()]) // bucket_ms
-    users, targets = int(ev.user.max()), int(ev.target.max())
-    accounts, categories = catalog.max_ids()
-    bounds = {"user": users, "account": accounts, "post": targets, "product": targets,
-              "user_account": int(pair_key(np.array([users]), np.array([accounts]))[0]),
-              "user_category": int(pair_key(np.array([users]), np.array([categories]))[0]),
-              "tier_kind_format": 16 * len(ENUMS["tier"])}
-    return {entity: Packing.of(bucket, max(bound, 0)) for entity, bound in bounds.items()}
-
-
-@functools.lru_cache(maxsize=1024)
-def _lut(counter: Counter) -> np.ndarray:
-    """Which event codes × fan status a counter counts (see :meth:`EventView.code`); built once per counter
-    (online, every small event batch asks for every counter's), read-only."""
-    lut = np.zeros((len(ENUMS["action"]), _N_TYPES, _N_SOURCES), dtype=bool)
-    actions = [ENUMS["action"].index(a) for a in counter.actions]
-    types = [ENUMS["target_type"].index(t) for t in counter.target_types]
-    sources = [ENUMS["source"].index(s) for s in counter.sources] if counter.sources else range(_N_SOURCES)
-    lut[np.ix_(actions, types, list(sources))] = True
-    # Events with an invalid enum have code _N_CODES, events without a key _INVALID: never counted.
-    base = np.append(lut.ravel(), False)
-    out = np.zeros(_INVALID + 1, dtype=bool)
-    fan = {"all": (0, 1), "fan": (1,), "nonfan": (0,)}[counter.audience]
-    for bit in fan:
-        out[bit:2 * len(base):2] = base
-    out.flags.writeable = False
-    return out
-
-
-def _chunks(ev: EventArrays, catalog: Catalog, bucket_ms: int, packings: dict[str, Packing | None],
-            fan_codes: np.ndarray | None = None) -> Iterator[tuple[int, EventView]]:
-    for s in range(0, len(ev), CHUNK):
-        chunk = ev.take(slice(s, s + CHUNK))  # type: ignore[arg-type]
-        yield s, EventView(chunk, catalog, bucket_ms, packings, fan_codes)
 
 
 def _repeats(ev: EventArrays, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], space: str,
@@ -171,30 +61,27 @@ def _repeats(ev: EventArrays, found: list[tuple[np.ndarray, np.ndarray, np.ndarr
     return flags
 
 
-def _fan_codes(fs: FeatureSet, luts: list[np.ndarray]) -> np.ndarray:
-    """Event codes (without the fan bit) that some fan or non-fan counter counts: only they need fan status."""
-    fan_codes = np.zeros(_N_CODES + 1, dtype=bool)
-    for lut, c in zip(luts, fs.counters, strict=True):
-        if c.audience != "all":
-            fan_codes |= lut[0:2 * (_N_CODES + 1):2] | lut[1:2 * (_N_CODES + 1):2]
-    return fan_codes
-
-
 def count_events(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int,
-                 seen_before: SeenFn | None = None) -> list[CountTable | None]:
+                 seen_before: SeenFn | None = None,
+                 wanted: Mapping[str, np.ndarray] | None = None) -> list[CountTable | None]:
     """Counts per (key, bucket) of every event counter of ``fs`` (None for the followers counter).
+
+    ``wanted``: per entity, the only keys whose counts will be read (the request rows' keys, offline). Events
+    of other keys may then go uncounted, which spares sorting them: their tables hold the wanted keys, counted
+    exactly, and a few others that a one-hash filter lets through (see :class:`~features.keyfilter.KeyFilter`).
 
     One pass over the events in chunks: a chunk's keys and codes cost more to derive than to test. Counters
     of repeat events (a user's later events on the same account) keep the index of each event they select,
     and drop the first ones once the pass has seen every event of their repeat space.
     """
-    packings = _packings(ev, catalog, bucket_ms)
-    luts = [_lut(c) for c in fs.counters]
-    spaces = {c.repeat_space: _lut(Counter("account", c.actions, c.target_types)) for c in fs.counters if c.repeat}
+    packings = packings_of(ev, catalog, bucket_ms)
+    luts = [counter_lut(c) for c in fs.counters]
+    spaces = {c.repeat_space: counter_lut(Counter("account", c.actions, c.target_types))
+              for c in fs.counters if c.repeat}
     found: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {space: [] for space in spaces}
     parts: list[list] = [[] for _ in fs.counters]
     at: list[list[np.ndarray]] = [[] for _ in fs.counters]
-    for s, view in _chunks(ev, catalog, bucket_ms, packings, _fan_codes(fs, luts)):
+    for s, view in event_chunks(ev, catalog, bucket_ms, packings, fan_codes_of(fs, luts), key_filters(wanted, len(ev))):
         for space, lut in spaces.items():
             idx = np.flatnonzero(lut[view.code("account", False)])
             found[space].append((s + idx, view.ev.user[idx], view.account[idx]))
@@ -225,10 +112,33 @@ def _table(parts: list, packing: Packing | None, keep: np.ndarray | None) -> Cou
     return CountTable.from_packed(packed if keep is None else packed[keep], packing)
 
 
-def follower_table(follows: FollowState, bucket_ms: int) -> CountTable:
-    """The followers counter of a follow state: +1 in the bucket a follow starts, -1 in the one it ends."""
+def follower_table(follows: FollowState, bucket_ms: int, reads: tuple[int, int] | None = None) -> CountTable:
+    """The followers counter of a follow state: +1 in the bucket a follow starts, -1 in the one it ends.
+
+    ``reads`` = (lo, hi): every read of the table starts at bucket ``lo`` or earlier (or at the beginning) and
+    ends before ``hi``. Changes from ``hi`` on are then never read and are left out, and changes before ``lo``
+    are summed into bucket ``lo - 1``, where every read that covered them still does. Each read sums the same,
+    and years of follow history before a training window shrink to one bucket per account.
+    """
     accounts, times, deltas = follows.deltas()
-    return CountTable.aggregate(accounts, times // bucket_ms, deltas)
+    buckets = times // bucket_ms
+    if reads is not None:
+        lo, hi = reads
+        keep = buckets < hi
+        accounts, buckets, deltas = accounts[keep], np.maximum(buckets[keep], lo - 1), deltas[keep]
+    return CountTable.aggregate(accounts, buckets, deltas)
+
+
+def read_span(fs: FeatureSet, counter: int, hi: np.ndarray, bucket_ms: int) -> tuple[int, int] | None:
+    """The ``reads`` of :func:`follower_table` for the reads of ``counter`` by requests in buckets ``hi``: from
+    the earliest bucket a windowed read starts at (the earliest request, for a read from the beginning) to the
+    last request's bucket. None without requests."""
+    if not len(hi):
+        return None
+    first = int(hi.min())
+    starts = [first if rd.window_hours is None else first - window_buckets(rd.window_hours, bucket_ms)
+              for rd in fs.reads if rd.counter == counter]
+    return min(starts, default=first), int(hi.max())
 
 
 @dataclass(frozen=True)
@@ -346,9 +256,15 @@ def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray
 def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int, q: RowQueries,
                      user_rows: np.ndarray | None = None) -> np.ndarray:
     """Read counts of the rows of ``q`` from the events (and follows) of one partition, or of everything."""
-    tables = count_events(fs, ev, catalog, bucket_ms)
-    if any(c.followers for c in fs.counters):
-        followers = follower_table(catalog.follows, bucket_ms)
+    wanted = {}
+    for entity in FILTERABLE:
+        keys = q.keys[entity]
+        valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
+        wanted[entity] = np.unique(keys[valid])
+    tables = count_events(fs, ev, catalog, bucket_ms, wanted=wanted)
+    at = next((i for i, c in enumerate(fs.counters) if c.followers), None)
+    if at is not None:
+        followers = follower_table(catalog.follows, bucket_ms, read_span(fs, at, q.hi, bucket_ms))
         tables = [followers if t is None else t for t in tables]
     return answer(fs, q, lambda c, keys, lo, hi: tables[c].window_sums(keys, lo, hi),  # type: ignore[union-attr]
                   bucket_ms, user_rows)

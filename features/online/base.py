@@ -2,7 +2,7 @@
 
 A store holds the counts of one feature set (its :class:`StoreLayout` names the namespace and how long each
 counter's buckets must be kept). The updater increments counts in batches and reads windowed sums for many
-keys at once; the same :class:`features.offline.CountTable` arithmetic gives the same sums offline.
+keys at once; the same :class:`features.counts.CountTable` arithmetic gives the same sums offline.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The in-process online store (the default): numpy count tables in a small log-structured merge.
 
-Each increment batch becomes a sorted :class:`features.offline.CountTable` run; runs of similar size are
+Each increment batch becomes a sorted :class:`features.counts.CountTable` run; runs of similar size are
 merged (so a counter has O(log n) runs) and a windowed read is the sum of each run's two binary searches.
 Buckets older than a counter's ``keep`` behind the stream's clock are dropped on merge, or folded into one
 bucket when the counter is also read since the beginning.

@@ -23,7 +23,8 @@ from features.catalog import ACCOUNT, Catalog
 from features.columns import EventArrays
 from features.contract import ENUMS
 from features.definitions import FeatureSet
-from features.offline import EventView, RowArrays, count_events, evaluate, row_queries
+from features.event_view import EventView
+from features.offline import RowArrays, count_events, evaluate, row_queries
 from features.online.base import OnlineStore
 from features.online.cache import ReadCache
 

@@ -18,7 +18,15 @@ from features.definitions import ALL, Count, Feature, FeatureSet, Lookup, Ratio
 from features.featuresets import get_feature_set
 from features.follows import FollowState
 from features.graph import FanIndex
-from features.offline import DataSource, answer_partition, build_frame, row_queries
+from features.offline import (
+    DataSource,
+    answer_partition,
+    build_frame,
+    count_events,
+    follower_table,
+    read_span,
+    row_queries,
+)
 from features.settings import FeatureSettings
 
 H = 3_600_000
@@ -287,3 +295,40 @@ def test_fan_status_with_sparse_user_ids_matches_a_loop() -> None:
         q, t = rng.integers(0, 800, 4000), rng.integers(0, 160, 4000)
         want = [((u == x) & (a == y) & (since <= z) & (z < until)).any() for x, y, z in zip(u[q], a[q], t, strict=True)]
         np.testing.assert_array_equal(state.is_fan(u[q], a[q], t), want)
+
+
+def test_follower_table_bounded_by_its_reads_answers_them_as_the_whole_one(world: Path) -> None:
+    data = DataSource.from_dir(world)
+    state, ev = data.catalog().follows, data.events()
+    first, last = int(ev.time.min() // H) + 24, int(ev.time.max() // H) - 24
+    whole, bounded = follower_table(state, H), follower_table(state, H, (first, last))
+    accounts = np.repeat(np.arange(200), last - first + 1)
+    hi = np.tile(np.arange(first, last + 1), 200)  # every account at every request bucket, both ends included
+    want = whole.window_sums(accounts, np.full(len(hi), ALL), hi)
+    np.testing.assert_array_equal(bounded.window_sums(accounts, np.full(len(hi), ALL), hi), want)
+    assert len(np.unique(want)) > 50 and len(bounded) < len(whole) / 2  # fans move; the history before shrank
+    # Reads from the beginning start at the first request; a windowed one, a window earlier.
+    fs = FeatureSet("t", 1, (Feature("f", "account", "int", None, Lookup("followers"), 0.0, "fans"),))
+    assert read_span(fs, 0, np.array([first + 5, first, last]), H) == (first, last)
+    week = FeatureSet("w", 1, (Feature("c", "account", "int", 168, Count(("click",), ("post",)), 0.0, "clicks"),))
+    assert read_span(week, 0, np.array([first, last]), H) == (first - 168, last)
+    assert read_span(fs, 0, np.array([], np.int64), H) is None
+
+
+def test_counting_only_the_wanted_keys_reads_them_alike_and_sorts_fewer_events(world: Path) -> None:
+    data = DataSource.from_dir(world)
+    fs, cat, ev = get_feature_set("follow_feed_v1"), data.catalog(), data.events()
+    rng = np.random.default_rng(5)
+    pick = rng.choice(np.flatnonzero((ev.ttype == 0) & (ev.action == 0)), 100)
+    q = row_queries(cat.candidate_rows(ev.user[pick], "post", ev.target[pick], ev.time[pick]), cat, H)
+    wanted = {e: np.unique(q.keys[e][q.keys[e] >= 0]) for e in ("user_account", "user_category", "post")}
+    every, some = count_events(fs, ev, cat, H), count_events(fs, ev, cat, H, wanted=wanted)
+    for counter, (a, b) in enumerate(zip(every, some, strict=True)):
+        if a is None:
+            continue
+        keys = q.keys[fs.counters[counter].entity]
+        lo, hi = np.full(len(keys), ALL), q.hi
+        np.testing.assert_array_equal(b.window_sums(keys, lo, hi), a.window_sums(keys, lo, hi))
+    pairs = [j for j, c in enumerate(fs.counters) if c.entity == "user_account"]
+    assert sum(len(some[j]) for j in pairs) < sum(len(every[j]) for j in pairs) / 5  # other pairs left out
+    assert sum(len(every[j]) for j in pairs) > 0

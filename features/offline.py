@@ -213,11 +213,17 @@ def answer(fs: FeatureSet, q: RowQueries, read: ReadFn, bucket_ms: int,
     for entity, columns in reads_by_entity(fs).items():
         # Rows sorted by key once per entity: every read then searches with sorted queries.
         keys = q.keys[entity]
-        valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
-        idx = np.flatnonzero(valid)
+        idx = np.flatnonzero(_answered(q, entity, user_rows))
         idx = idx[argsort_ids(keys[idx])]
         out[np.ix_(idx, columns)] = answer_entity(fs, entity, keys[idx], q.hi[idx], read, bucket_ms)
     return out
+
+
+def _answered(q: RowQueries, entity: str, user_rows: np.ndarray | None) -> np.ndarray:
+    """Rows of ``q`` whose reads of ``entity`` a partition answers: those with a key (user-keyed entities: of the
+    partition's users only)."""
+    valid = q.keys[entity] >= 0
+    return valid if user_rows is None or entity not in USER_ENTITIES else valid & user_rows
 
 
 def reads_by_entity(fs: FeatureSet) -> dict[str, list[int]]:
@@ -256,11 +262,7 @@ def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray
 def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int, q: RowQueries,
                      user_rows: np.ndarray | None = None) -> np.ndarray:
     """Read counts of the rows of ``q`` from the events (and follows) of one partition, or of everything."""
-    wanted = {}
-    for entity in FILTERABLE:
-        keys = q.keys[entity]
-        valid = keys >= 0 if user_rows is None or entity not in USER_ENTITIES else (keys >= 0) & user_rows
-        wanted[entity] = np.unique(keys[valid])
+    wanted = {entity: np.unique(q.keys[entity][_answered(q, entity, user_rows)]) for entity in FILTERABLE}
     tables = count_events(fs, ev, catalog, bucket_ms, wanted=wanted)
     at = next((i for i, c in enumerate(fs.counters) if c.followers), None)
     if at is not None:

@@ -14,8 +14,8 @@ import numpy as np
 from features.definitions import FeatureError
 
 _DENSE_CELLS = 1 << 25  # key × bucket spaces up to this size are counted with a histogram
-#: :meth:`CountTable.aggregate` takes the histogram only with at most this many cells per entry: scanning the
-#: cells then costs less than sorting the entries (a small batch over a large key space is sorted).
+#: :meth:`CountTable.aggregate` (asked for a histogram) takes it only with at most this many cells per entry:
+#: scanning the cells then costs less than sorting the entries (a small batch over a large key space is sorted).
 _DENSE_PER_ENTRY = 4
 
 
@@ -128,8 +128,14 @@ class CountTable:
         return cls(packed[prefix[:-1]], prefix, packing.shift, packing.b0)
 
     @classmethod
-    def aggregate(cls, keys: np.ndarray, buckets: np.ndarray, values: np.ndarray | None = None) -> CountTable:
-        """Sum ``values`` (default 1 per entry) per (key, bucket); keys must be >= 0."""
+    def aggregate(cls, keys: np.ndarray, buckets: np.ndarray, values: np.ndarray | None = None, *,
+                  histogram: bool = False) -> CountTable:
+        """Sum ``values`` (default 1 per entry) per (key, bucket); keys must be >= 0.
+
+        ``histogram``: sum ``values`` with a histogram of every (key, bucket) cell instead of a sort when the
+        cells are few enough (see :data:`_DENSE_PER_ENTRY`). Faster for many entries over few cells, but it
+        takes memory for every cell: the offline followers table asks for it, the online store does not.
+        """
         keys, buckets = np.asarray(keys, np.int64), np.asarray(buckets, np.int64)
         if not len(keys):
             return cls.empty()
@@ -148,7 +154,7 @@ class CountTable:
             packed.sort()
             prefix = _runs(packed)
             return cls(packed[prefix[:-1]], prefix, packing.shift, packing.b0, uniq)
-        if packing.cells <= min(_DENSE_CELLS, _DENSE_PER_ENTRY * len(packed)):
+        if histogram and packing.cells <= min(_DENSE_CELLS, _DENSE_PER_ENTRY * len(packed)):
             return cls._histogram(packed, np.asarray(values, np.int64), packing, uniq)
         sorted_packed, order = sort_ids(packed)
         first = _runs(sorted_packed)

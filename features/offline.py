@@ -126,7 +126,7 @@ def follower_table(follows: FollowState, bucket_ms: int, reads: tuple[int, int] 
         lo, hi = reads
         keep = buckets < hi
         accounts, buckets, deltas = accounts[keep], np.maximum(buckets[keep], lo - 1), deltas[keep]
-    return CountTable.aggregate(accounts, buckets, deltas)
+    return CountTable.aggregate(accounts, buckets, deltas, histogram=True)
 
 
 def read_span(fs: FeatureSet, counter: int, hi: np.ndarray, bucket_ms: int) -> tuple[int, int] | None:

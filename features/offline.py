@@ -262,7 +262,9 @@ def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray
 def answer_partition(fs: FeatureSet, ev: EventArrays, catalog: Catalog, bucket_ms: int, q: RowQueries,
                      user_rows: np.ndarray | None = None) -> np.ndarray:
     """Read counts of the rows of ``q`` from the events (and follows) of one partition, or of everything."""
-    wanted = {entity: np.unique(q.keys[entity][_answered(q, entity, user_rows)]) for entity in FILTERABLE}
+    counted = {c.entity for c in fs.counters if not c.followers}
+    wanted = {entity: np.unique(q.keys[entity][_answered(q, entity, user_rows)])
+              for entity in FILTERABLE if entity in counted}
     tables = count_events(fs, ev, catalog, bucket_ms, wanted=wanted)
     at = next((i for i, c in enumerate(fs.counters) if c.followers), None)
     if at is not None:

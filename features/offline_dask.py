@@ -39,17 +39,22 @@ from features.settings import FeatureSettings
 
 __all__ = ["answer_dask", "dask_client", "user_partition"]
 
+#: glibc malloc settings of the engine's own LocalCluster workers (see :func:`dask_client`).
+WORKER_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_ARENA_MAX": "1", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+
 
 @contextmanager
 def dask_client(settings: FeatureSettings) -> Iterator[Client]:
     """A client of ``settings.dask_scheduler``, or of a LocalCluster of worker processes for ``"local"``."""
     if settings.dask_scheduler == "local":
-        # Dask sets MALLOC_TRIM_THRESHOLD_ in workers so they hand memory back to the OS at once; that also turns
-        # off glibc's adaptive mmap threshold, so every large temporary of the counting costs fresh page faults
-        # (measured: a fifth more worker CPU). These workers live for one build, so glibc's defaults fit.
+        # The counting allocates and frees arrays of hundreds of MB; glibc serves each from a fresh mmap, so every
+        # one costs page faults, and two workers faulting at once contend in the kernel (measured, 20M events:
+        # 1-3 s of system time per task). These workers live for one build: keeping freed memory in the heap for
+        # reuse (no mmap, no trimming, one arena) takes the system time to about 0.1 s. Dask's own setting
+        # (MALLOC_TRIM_THRESHOLD_=65536, hand memory back at once) is the opposite trade, for long-lived workers.
         # dashboard_address=None does not turn the scheduler's HTTP server off (dask/distributed#8136): a free
         # loopback port keeps two clusters from fighting over 8787 and keeps everything off other interfaces.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+        with _spawn_environ(WORKER_MALLOC), \
                 LocalCluster(n_workers=settings.dask_workers, threads_per_worker=1, processes=True,
                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
                 Client(cluster) as client:
@@ -57,6 +62,28 @@ def dask_client(settings: FeatureSettings) -> Iterator[Client]:
     else:
         with Client(settings.dask_scheduler) as client:
             yield client
+
+
+@contextmanager
+def _spawn_environ(values: dict[str, str]) -> Iterator[None]:
+    """Worker processes spawned inside this context get ``values`` in their environment, and this process's
+    environment is as before afterwards.
+
+    Dask's nanny takes such variables from its config, except that the client process's own environment wins,
+    and it writes them into that environment before spawning. So a cluster started earlier in this process
+    (Dask's defaults include MALLOC_TRIM_THRESHOLD_=65536) would override ours, and ours would leak into
+    whatever this process runs next: the variables are set aside for the spawn and put back after it.
+    """
+    saved = {name: os.environ.pop(name, None) for name in values}
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in values.items()}):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _task(fs: FeatureSet, files: tuple[Path, Path], n: int, p: int, catalog: Catalog, bucket_ms: int,

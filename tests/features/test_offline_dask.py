@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from features.contract import ENUMS
 from features.definitions import FeatureError
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame, row_queries
-from features.offline_dask import _task, user_partition
+from features.offline_dask import WORKER_MALLOC, _task, dask_client, user_partition
 from features.settings import FeatureSettings
 
 
@@ -61,6 +62,21 @@ def test_the_engine_and_the_scheduler_are_settings(client: Client, data: DataSou
     assert np.array_equal(remote.values, build_frame(fs, rows, data).values)
     with pytest.raises(FeatureError, match="unknown offline engine"):
         build_frame(fs, rows, data, engine="spark")
+
+
+def test_the_engine_starts_its_own_cluster_with_workers_that_keep_freed_memory(
+        data: DataSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a cluster started with Dask's defaults leaves it in the client's environment (which wins over config).
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    settings = FeatureSettings(engine="dask", dask_scheduler="local", dask_workers=1)
+    before = {name: os.environ.get(name) for name in WORKER_MALLOC}
+    with dask_client(settings) as own:
+        seen = own.run(lambda: {name: os.environ.get(name) for name in WORKER_MALLOC})
+    assert list(seen.values()) == [WORKER_MALLOC]
+    assert {name: os.environ.get(name) for name in WORKER_MALLOC} == before  # nothing leaks into this process
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 400, 5)
+    assert np.array_equal(build_frame(fs, rows, data, settings=settings).values.view(np.uint32),
+                          build_frame(fs, rows, data).values.view(np.uint32))
 
 
 def test_users_spread_evenly_over_partitions() -> None:

@@ -13,7 +13,11 @@ import numpy as np
 
 from features.definitions import FeatureError
 
-_DENSE_CELLS = 1 << 25  # key × bucket spaces up to this size are counted with a histogram
+_DENSE_CELLS = 1 << 25  # key × bucket spaces up to this size may be counted with a histogram
+#: :meth:`CountTable.from_packed` takes the histogram only with at most this many cells per event: its cost
+#: follows the cells (zeroing and scanning them), a sort's the events. Measured over 20M cells: 60 ms against
+#: 0.3 ms for 10k events, 101 ms against 75 ms for 1M, 142 ms against 203 ms for 3M; they meet near 12.
+_DENSE_PER_EVENT = 12
 #: :meth:`CountTable.aggregate` (asked for a histogram) takes it only with at most this many cells per entry:
 #: scanning the cells then costs less than sorting the entries (a small batch over a large key space is sorted).
 _DENSE_PER_ENTRY = 4
@@ -115,8 +119,8 @@ class CountTable:
     @classmethod
     def from_packed(cls, packed: np.ndarray, packing: Packing) -> CountTable:
         """Counts of packed (key, bucket) values, one per event (``packed`` is sorted in place)."""
-        if packing.cells <= _DENSE_CELLS:
-            # Small key spaces (accounts, tier cells): a histogram needs no sort at all.
+        if packing.cells <= min(_DENSE_CELLS, _DENSE_PER_EVENT * len(packed)):
+            # Many events over a small key space (accounts, tier cells): a histogram needs no sort at all.
             hist = np.bincount(packed, minlength=packing.cells)
             u = np.flatnonzero(hist)
             prefix = np.zeros(len(u) + 1, np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.counts import CountTable, argsort_ids, sort_ids
+from features.counts import CountTable, Packing, argsort_ids, sort_ids
 
 values = st.lists(st.integers(0, 2**40), max_size=200).map(lambda v: np.array(v, np.int64))
 
@@ -43,3 +43,19 @@ def test_aggregate_sums_each_key_and_bucket_by_histogram_or_by_sort(rows: list[t
         k, b, c = got.entries()
         assert dict(zip(zip(k.tolist(), b.tolist(), strict=True), c.tolist(), strict=True)) == want
         assert list(zip(k.tolist(), b.tolist(), strict=True)) == sorted(want)  # sorted by key, then bucket
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(3, 18)), min_size=1, max_size=20))
+def test_from_packed_counts_each_key_and_bucket_by_histogram_or_by_sort(rows: list[tuple[int, int]]) -> None:
+    # 16 keys × 16 buckets: 22 events or more (12 cells each or fewer) are counted by histogram, fewer by sort.
+    packing = Packing.of(np.array([3, 18]), 15)
+    assert packing is not None and packing.cells == 16 * 16
+    for times in (1, 30):  # the rows once (sorted), then each 30 times (a histogram)
+        keys, buckets = (np.array(c * times, np.int64) for c in zip(*rows, strict=True))
+        got = CountTable.from_packed(packing.pack(keys, buckets), packing)
+        want: dict[tuple[int, int], int] = {}
+        for k, b in rows:
+            want[k, b] = want.get((k, b), 0) + times
+        k, b, c = got.entries()
+        assert list(zip(zip(k.tolist(), b.tolist(), strict=True), c.tolist(), strict=True)) == sorted(want.items())

@@ -29,8 +29,14 @@ SHARED_MEMORY = Path("/dev/shm")
 
 def user_partition(users: np.ndarray, n_partitions: int) -> np.ndarray:
     """Partition of each user id (a multiplicative hash, so consecutive ids spread evenly)."""
-    mixed = (np.asarray(users, np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-    return (mixed % np.uint64(n_partitions)).astype(np.int64)
+    users = np.asarray(users)
+    # One temporary, worked on in place: every task hashes every event's user (an int64 id's bits as uint64, the
+    # same value a cast gives, wrapping included).
+    mixed = np.multiply(users.view(np.uint64) if users.dtype == np.int64 else users.astype(np.uint64),
+                        np.uint64(0x9E3779B97F4A7C15))
+    np.right_shift(mixed, np.uint64(40), out=mixed)
+    np.remainder(mixed, np.uint64(n_partitions), out=mixed)
+    return mixed.view(np.int64)
 
 
 def scratch_directory(nbytes: int) -> tempfile.TemporaryDirectory[str]:

@@ -82,7 +82,11 @@ def test_the_engine_starts_its_own_cluster_with_workers_that_keep_freed_memory(
 def test_users_spread_evenly_over_partitions() -> None:
     counts = np.bincount(user_partition(np.arange(100_000), 4), minlength=4)
     assert counts.min() > 0.95 * 25_000
-    assert np.array_equal(user_partition(np.arange(10), 3), user_partition(np.arange(10), 3))
+    # The same partition whatever the integer type the ids come in (rows and events are hashed apart).
+    ids = np.array([0, 1, 7, 12_345, 2**31 - 1, 2**40 + 3, 2**62 + 11])
+    want = [((int(u) * 0x9E3779B97F4A7C15) % 2**64 >> 40) % 3 for u in ids]
+    assert user_partition(ids, 3).tolist() == want and user_partition(ids.tolist(), 3).tolist() == want
+    assert user_partition(ids[:5].astype(np.int32), 3).tolist() == want[:5]
 
 
 def test_a_worker_without_the_scratch_files_says_so(tmp_path: Path, data: DataSource) -> None:

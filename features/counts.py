@@ -118,7 +118,7 @@ class CountTable:
 
     @classmethod
     def from_packed(cls, packed: np.ndarray, packing: Packing) -> CountTable:
-        """Counts of packed (key, bucket) values, one per event (``packed`` is sorted in place)."""
+        """Counts of packed (key, bucket) values, one per event (``packed`` may be sorted in place)."""
         if packing.cells <= min(_DENSE_CELLS, _DENSE_PER_EVENT * len(packed)):
             # Many events over a small key space (accounts, tier cells): a histogram needs no sort at all.
             hist = np.bincount(packed, minlength=packing.cells)
@@ -126,6 +126,11 @@ class CountTable:
             prefix = np.zeros(len(u) + 1, np.int64)
             np.cumsum(hist[u], out=prefix[1:])
             return cls(u, prefix, packing.shift, packing.b0)
+        if packing.cells < 2**32:
+            # Every value and search bound (the last key's next key, shifted) fits in 32 bits, as in compact:
+            # numpy sorts 32-bit values in 60 % of the time (measured over 10M: 41 against 67 ns a value), and
+            # the table is the smaller for it.
+            packed = packed.astype(np.uint32)
         packed.sort()
         # Entries start where the packed value changes; the count before an entry is its start position.
         prefix = _runs(packed)

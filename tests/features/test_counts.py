@@ -46,16 +46,23 @@ def test_aggregate_sums_each_key_and_bucket_by_histogram_or_by_sort(rows: list[t
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 15), st.integers(3, 18)), min_size=1, max_size=20))
-def test_from_packed_counts_each_key_and_bucket_by_histogram_or_by_sort(rows: list[tuple[int, int]]) -> None:
-    # 16 keys × 16 buckets: 22 events or more (12 cells each or fewer) are counted by histogram, fewer by sort.
-    packing = Packing.of(np.array([3, 18]), 15)
-    assert packing is not None and packing.cells == 16 * 16
-    for times in (1, 30):  # the rows once (sorted), then each 30 times (a histogram)
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(3, 18)), max_size=19),
+       st.sampled_from([0, 2**28 - 16, 2**28 - 15]))
+def test_from_packed_counts_each_key_and_bucket_by_histogram_or_by_sort(rows: list[tuple[int, int]],
+                                                                       first: int) -> None:
+    # 16 keys × 16 buckets from key 0: 22 events or more (12 cells each or fewer) are counted by histogram, fewer
+    # by a sort of 32-bit values. From 2**28 - 16: 2**32 cells, the last value 2**32 - 1 but a search bound past
+    # it, 2**32 (64 bits); from 2**28 - 15, values past 32 bits too.
+    rows = [*rows, (15, 18)]  # the last key's last bucket: the largest packed value
+    packing = Packing.of(np.array([3, 18]), first + 15)
+    assert packing is not None and packing.cells == (first + 16) * 16
+    for times in (1, 30):  # the rows once (sorted), then each 30 times (a histogram from key 0)
         keys, buckets = (np.array(c * times, np.int64) for c in zip(*rows, strict=True))
-        got = CountTable.from_packed(packing.pack(keys, buckets), packing)
+        got = CountTable.from_packed(packing.pack(keys + first, buckets), packing)
         want: dict[tuple[int, int], int] = {}
         for k, b in rows:
-            want[k, b] = want.get((k, b), 0) + times
+            want[k + first, b] = want.get((k + first, b), 0) + times
         k, b, c = got.entries()
         assert list(zip(zip(k.tolist(), b.tolist(), strict=True), c.tolist(), strict=True)) == sorted(want.items())
+        assert got.window_sums(np.array([first + 15]), np.array([0]), np.array([99])).tolist() == [
+            sum(n for (key, _), n in want.items() if key == first + 15)]

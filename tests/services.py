@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -33,10 +34,12 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> N
 
 
 @contextmanager
-def running(cmd: list[str], port: int, timeout: float, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``cmd`` until the block ends; fail clearly if it never listens on ``port``."""
+def running(cmd: list[str], port: int, timeout: float, log: Path,
+            env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``cmd`` (with ``env`` added to this environment) until the block ends; fail clearly if it never listens
+    on ``port``."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         try:
             wait_for_port(port, timeout, proc)
             yield proc
@@ -68,7 +71,9 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            "--artifacts-destination", str(workdir / "artifacts"), "--workers", "1"]
-    with running(cmd, port, 120, workdir / "mlflow.log"):
+    # Without MLflow's job runner (GenAI evaluation jobs, which no test uses): it is one more process to start,
+    # and it leaves a directory in /dev/shm behind each server.
+    with running(cmd, port, 120, workdir / "mlflow.log", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -233,7 +233,7 @@ def enum_codes(column: pa.Array | pa.ChunkedArray, enum: str) -> np.ndarray:
     idx = column.indices.to_numpy(zero_copy_only=False)
     if column.indices.null_count == 0 and np.array_equal(lookup[:-1], np.arange(len(lookup) - 1)):
         # The dictionary is in the contract's order (as every table this project writes has it): the indices
-        # are the codes, and one cast replaces the gather (20M events: 5 ms a column instead of 70).
+        # are the codes, and one cast replaces the gather (20M events: 4-11 ms a column instead of 64-86).
         return idx.astype(np.int8)
     idx = np.where(column.indices.is_null().to_numpy(zero_copy_only=False), len(lookup) - 1, idx)
     return lookup[idx.astype(np.int64)]

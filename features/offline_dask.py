@@ -116,17 +116,18 @@ def answer_dask(fs: FeatureSet, events: EventArrays, catalog: Catalog, q: RowQue
     bare = catalog.with_follows(follows.subset(np.zeros(len(follows.user), bool)))
     nbytes = sum(a.nbytes for a in vars(events).values()) + 32 * len(follows.user)
     with scratch_directory(nbytes) as scratch:
-        if workers_see(client, Path(scratch)):
+        local = workers_see(client, Path(scratch))
+        if local:
             # Written before anything is scattered: writing while the scatter's traffic and the workers' unpickling
             # went on took 0.9-3 s instead of 0.35-0.6 (measured, 20M events, 2 workers).
             files = (write_events(Path(scratch) / "events.arrow", events),
                      write_follows(Path(scratch) / "follows.arrow", follows))
-            fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True)
+        fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True)
+        if local:
             # Not pinned to workers: any worker can read any partition, so the scheduler balances them.
             futures = [client.submit(_task, fs_, files, n, p, bare_, settings.bucket_ms, q_, pure=False)
                        for p in range(n)]
         else:
-            fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True)
             futures = _scattered(client, fs_, events, follows, n, bare_, settings.bucket_ms, q_, q)
         total = np.zeros((len(q.hi), len(fs.reads)), dtype=np.int64)
         for future in as_completed(futures):

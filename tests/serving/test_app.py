@@ -45,6 +45,7 @@ def test_model_scores_order_the_follow_feed(client: TestClient) -> None:
 
 def test_bad_input_gets_4xx_naming_the_field(client: TestClient) -> None:
     u = int(users(client)[0])
+    most = client.app.state.service.config.serving.max_candidates
     cases = [
         ({"user_id": u, "slot": "follow_feed", "k": "ten"}, 422, "k"),
         ({"user_id": u, "slot": "nowhere"}, 422, "slot"),
@@ -55,12 +56,17 @@ def test_bad_input_gets_4xx_naming_the_field(client: TestClient) -> None:
         ({"user_id": u, "slot": "follow_feed", "candidates": [10**12]}, 422, "candidates[0]"),
         ({"user_id": u, "slot": "follow_feed", "candidates": [1.5]}, 422, "candidates"),
         ({"user_id": u, "slot": "follow_feed", "context": {"x": float("nan")}}, 422, "context"),
+        ({"user_id": u, "slot": "follow_feed", "context": {"x": float("inf")}}, 422, "context"),
+        ({"user_id": u, "slot": "follow_feed", "context": {"x": -float("inf")}}, 422, "context"),
+        ({"user_id": u, "slot": "follow_feed", "candidates": list(range(most + 1))}, 422, "candidates"),
         ({"user_id": u, "slot": "follow_feed", "extra": 1}, 422, "extra"),
     ]
     for body, status, field in cases:
         r = client.post("/rank", content=_json(body), headers={"content-type": "application/json"})
         assert r.status_code == status, (body, r.text)
         assert field in r.json()["detail"], (body, r.text)
+    over = client.post("/rank", json={"user_id": u, "slot": "follow_feed", "candidates": list(range(most + 1))})
+    assert f"the most is {most}" in over.json()["detail"]  # the oversize list, not its first unknown id
     big = client.post("/rank", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"})
     assert big.status_code == 413 and "body" in big.json()["detail"]
 
@@ -68,7 +74,7 @@ def test_bad_input_gets_4xx_naming_the_field(client: TestClient) -> None:
 def _json(body: dict) -> bytes:
     import json
 
-    return json.dumps(body, allow_nan=True).encode()  # NaN on purpose: the service must refuse it
+    return json.dumps(body, allow_nan=True).encode()  # NaN and infinities on purpose: the service must refuse them
 
 
 def test_admin_needs_the_bearer_token(client: TestClient) -> None:

@@ -83,26 +83,58 @@ def test_control_without_the_visibility_filter_private_posts_leak(client: TestCl
     assert leaked > 0  # the property test above would catch this
 
 
-def test_unfollow_event_hides_fans_only_posts_at_once(client: TestClient) -> None:
+def _fan_of_private_posts(client: TestClient) -> tuple[int, int, list[int]]:
+    """A user who follows an account with fans-only posts: (user, account, those posts)."""
     s = client.app.state.service
     ids, authors = _private_posts(client)
-    now = s.now_ms()
     follows = read_table(s.config.serving.data_dir, "follows")
     live = pc.is_null(follows.column("unfollowed_at")).to_numpy(zero_copy_only=False)
     fan_user, account = (follows.column(c).to_numpy()[live] for c in ("user_id", "account_id"))
     pick = next(i for i in range(len(fan_user)) if np.any(authors == account[i]))
-    user, acct = int(fan_user[pick]), int(account[pick])
-    theirs = ids[authors == acct].tolist()
-    before = client.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 50, "candidates": theirs,
-                                        "context": {"now_ms": now}}).json()["items"]
-    assert any(i["id"] in theirs for i in before)  # the control: a fan sees them
-    event = {"event_id": 10**15 + 1, "user_id": user, "target_type": "account", "target_id": acct,
-             "action": "unfollow", "slot": "other", "source": "in_app", "event_time": iso(now - 1000)}
+    return int(fan_user[pick]), int(account[pick]), ids[authors == account[pick]].tolist()
+
+
+def _unfollow(client: TestClient, user: int, account: int, at_ms: int) -> None:
+    event = {"event_id": 10**15 + 1, "user_id": user, "target_type": "account", "target_id": account,
+             "action": "unfollow", "slot": "other", "source": "in_app", "event_time": iso(at_ms)}
     r = client.post("/events", json={"events": [event]})
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
-    after = client.post("/rank", json={"user_id": user, "slot": "follow_feed", "k": 50, "candidates": theirs,
-                                       "context": {"now_ms": now}}).json()["items"]
+
+
+def test_unfollow_event_hides_fans_only_posts_at_once(client: TestClient) -> None:
+    now = client.app.state.service.now_ms()
+    user, acct, theirs = _fan_of_private_posts(client)
+    body = {"user_id": user, "slot": "follow_feed", "k": 50, "candidates": theirs, "context": {"now_ms": now}}
+    before = client.post("/rank", json=body).json()["items"]
+    assert any(i["id"] in theirs for i in before)  # the control: a fan sees them
+    _unfollow(client, user, acct, now - 1000)
+    after = client.post("/rank", json=body).json()["items"]
     assert not any(i["id"] in theirs for i in after)
+
+
+def test_a_stale_page_re_checks_fans_only_posts_and_expires(served_world: ServedWorld) -> None:
+    app = create_app(served_world.config(), load_models=served_world.loader(), background=False)
+    with TestClient(app) as c:
+        s = c.app.state.service
+        now = s.now_ms()
+        user, acct, theirs = _fan_of_private_posts(c)
+        public = [int(x) for x in s.data.tables["posts"].column("post_id").to_numpy()[:40] if int(x) not in theirs]
+        body = {"user_id": user, "slot": "follow_feed", "k": 50, "candidates": [*theirs, *public],
+                "context": {"now_ms": now}}
+        fresh = c.post("/rank", json=body).json()
+        assert fresh["fallback"] is None and any(i["id"] in theirs for i in fresh["items"])
+        s.ranker.deadline_ms = 1e-6  # every pipeline pass now overruns: the fallback chain answers
+        stale = c.post("/rank", json={**body, "context": {"now_ms": now + 1000}}).json()
+        assert stale["fallback"] == "stale"
+        assert [i["id"] for i in stale["items"]] == [i["id"] for i in fresh["items"]]  # the control: kept whole
+        assert all("stale page" in i["reasons"] for i in stale["items"])
+        _unfollow(c, user, acct, now + 2000)
+        after = c.post("/rank", json={**body, "context": {"now_ms": now + 3000}}).json()
+        assert after["fallback"] == "stale" and after["items"]
+        assert not any(i["id"] in theirs for i in after["items"])  # re-checked: no longer a fan
+        assert [i["position"] for i in after["items"]] == list(range(len(after["items"])))
+        late = now + int(s.config.serving.stale_ttl_s * 1000) + 1
+        assert c.post("/rank", json={**body, "context": {"now_ms": late}}).json()["fallback"] == "popular"
 
 
 def test_events_are_idempotent_quarantined_with_reasons_and_rate_limited(served_world: ServedWorld) -> None:

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one worker process: latency per slot and stage, fallbacks, errors, model versions."""
+"""Prometheus metrics of one worker process: latency per slot and stage, stages over budget, fallbacks, errors,
+model versions."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class ServiceMetrics:
                                  buckets=BUCKETS_MS, registry=r)
         self.stage = Histogram("weitao_rank_stage_ms", "Time per pipeline stage (ms)", ["slot", "stage"],
                                buckets=BUCKETS_MS, registry=r)
+        self.over_budget = Counter("weitao_rank_stage_over_budget_total", "Pipeline passes in which a stage took "
+                                   "longer than its budget (ranking.budget_ms, per request of the pass)",
+                                   ["slot", "stage"], registry=r)
         self.batch_size = Histogram("weitao_rank_batch_size", "/rank requests ranked together in one pass",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.fallbacks = Counter("weitao_rank_fallbacks_total", "Pages served by a fallback", ["slot", "fallback"],

@@ -24,6 +24,8 @@ SCHEMA = pa.schema([
     ("item_id", pa.int64()), ("item_type", pa.string()), ("position", pa.int16()), ("score", pa.float64()),
     ("propensity", pa.float64()), ("model_version", pa.string()), ("feature_set", pa.string()),
     ("fallback", pa.string()), ("experiments", pa.string()),
+    # Why the item is where it is, as the response says it (rules' weights among them, e.g. "preferred shop ×1.2").
+    ("reasons", pa.list_(pa.string())),
 ])
 
 
@@ -114,4 +116,5 @@ def read_pages(folder: Path) -> pa.Table:
     files = sorted(folder.glob("pages-*.parquet")) if folder.is_dir() else []
     if not files:
         return SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(f) for f in files])
+    # Files written before a column was added lack it: it reads as null there.
+    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")

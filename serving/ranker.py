@@ -170,6 +170,8 @@ class RankService:
         for stage, ms in result.timings_ms.items():
             if "/" not in stage:
                 self._stage_metric(slot, stage).observe(ms)
+                if result.counters.get(f"{stage}:over_budget"):
+                    self.metrics.over_budget.labels(slot=slot, stage=stage).inc()
         fallback = "recency" if result.counters.get("fallback") else None
         pages = result.page_frames()
         return [(fallback, _served_items(page, exploration.arrange(r, len(page))))
@@ -231,7 +233,7 @@ class RankService:
         fs = model.feature_set if model is not None else ""
         self.page_log.add([(served.request_id, request.now_ms, request.user_id, request.slot, i.id, i.type,
                             i.position, i.score, i.propensity, served.model_version, fs, served.fallback or "",
-                            served.experiments)
+                            served.experiments, list(i.reasons))
                            for i in served.items])
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from fastapi.testclient import TestClient
 
+from ranking.settings import StageBudgets
 from serving.app import create_app
 from serving.pagelog import read_pages
 from tests.serving.conftest import TOKEN, ServedWorld, users
@@ -88,7 +91,29 @@ def test_metrics_count_latency_per_slot(client: TestClient) -> None:
     client.post("/rank", json={"user_id": int(users(client)[0]), "slot": "new_arrival"})
     text = client.get("/metrics").text
     assert 'weitao_rank_latency_ms_count{slot="new_arrival"}' in text
+    assert 'weitao_rank_stage_ms_count{slot="new_arrival",stage="scorer"}' in text
     assert 'weitao_model_info{slot="follow_feed"' in text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample in an exposition ``text`` (0 when absent)."""
+    want = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"  # exposition order
+    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(want + " ")), 0.0)
+
+
+def test_metrics_count_fallbacks_and_stages_over_budget(served_world: ServedWorld) -> None:
+    base = served_world.config()
+    tight = replace(base, ranking=base.ranking.model_copy(update={"budget_ms": StageBudgets(sources=1e-6)}))
+    for config, over in ((base, 0.0), (tight, 1.0)):  # the default budgets are met: the control
+        with TestClient(create_app(config, load_models=served_world.loader(), background=False)) as c:
+            c.post("/rank", json={"user_id": int(users(c)[0]), "slot": "follow_feed"})
+            text = c.get("/metrics").text
+            assert _sample(text, "weitao_rank_stage_over_budget_total", slot="follow_feed", stage="sources") == over
+    with TestClient(create_app(served_world.config(deadline_ms=1e-6), load_models=served_world.loader(),
+                               background=False)) as c:
+        page = c.post("/rank", json={"user_id": int(users(c)[0]), "slot": "follow_feed"}).json()
+        text = c.get("/metrics").text
+        assert _sample(text, "weitao_rank_fallbacks_total", slot="follow_feed", fallback=page["fallback"]) == 1.0
 
 
 def test_served_pages_are_logged_to_parquet_on_shutdown(served_world: ServedWorld, tmp_path) -> None:
@@ -104,6 +129,8 @@ def test_served_pages_are_logged_to_parquet_on_shutdown(served_world: ServedWorl
     assert set(pages.column("slot").to_pylist()) == {"hotlist"}
     assert first is None or first in pages.column("item_id").to_pylist()
     assert np.all(pages.column("propensity").to_numpy() == 1.0)
+    logged = {(r["request_id"], r["item_id"]): r["reasons"] for r in pages.to_pylist()}
+    assert all(logged[(p["request_id"], i["id"])] == i["reasons"] for p in served for i in p["items"])
 
 
 def test_a_model_that_cannot_score_gives_way_to_recency_and_the_page_is_served(served_world: ServedWorld) -> None:

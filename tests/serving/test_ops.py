@@ -271,7 +271,7 @@ def test_a_row_that_does_not_fit_the_page_log_is_dropped_alone(tmp_path: Path) -
     from serving.pagelog import PageLog, read_pages
 
     log = PageLog(tmp_path, batch=10)
-    good = ("r1", 1_000, 7, "follow_feed", 11, "post", 0, 0.5, 1.0, "m/1", "fs", "", "")
+    good = ("r1", 1_000, 7, "follow_feed", 11, "post", 0, 0.5, 1.0, "m/1", "fs", "", "", ["fresh"])
     log.add([good, ("r2", 2**63, *good[2:]), good])  # the second row's time does not fit int64
     log.close()
     pages = read_pages(tmp_path)

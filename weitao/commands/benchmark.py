@@ -120,7 +120,10 @@ def _evaluate(names: list[str], train: pd.DataFrame, test: pd.DataFrame, side: S
 
 
 def _best(scores: Mapping[str, Mapping[str, float]]) -> str:
-    return max(scores, key=lambda n: (scores[n]["ndcg_at_k"], scores[n]["map"]))
+    """The best of our models by nDCG@k, then MAP. Popularity is the baseline, not one of ours: it is ``ours``
+    only when nothing else was run; when it beats every model of ours, the JSON shows it beside ``ours``."""
+    ours = [n for n in scores if n != "popularity"] or list(scores)
+    return max(ours, key=lambda n: (scores[n]["ndcg_at_k"], scores[n]["map"]))
 
 
 def _write(scores: dict[str, dict[str, float]], recs: dict[str, pd.DataFrame], best: str, split: pd.DataFrame,
@@ -165,7 +168,7 @@ def _run(title: str, tables: Mapping[str, pa.Table], side: SideFeatures, *, spli
         p.update(task, total=1, completed=1)
     console.print(f"{len(pairs):,} interactions; {split_how} split: {len(train):,} train, {len(test):,} test")
     scores, recs, seconds = _evaluate(models, train, test, side, seed, threads)
-    best = _best(scores)  # popularity included: if nothing beats it, that is the honest answer
+    best = _best(scores)
     split_out = _write(scores, recs, best, split_table(train, test), json_out, recs_out)
     _report(title, scores, seconds, best, published)
     console.print(f"metrics: [bold]{json_out}[/bold]; top-{K} of {best}: [bold]{recs_out}[/bold]; "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -30,6 +32,10 @@ class RankerSettings(BaseModel):
     holdout_days: float = Field(2.0, gt=0, description="Last days of the data held out for metrics and promotion.")
     random_state: int = Field(0, description="Seed of the calibration split and of LightGBM.")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads while training.")
+    engine: Literal["inprocess", "dask"] = Field(
+        "inprocess", description="Where the heads are fitted: in this process, or by lightgbm.dask on the "
+        "features' Dask cluster (features.dask_scheduler; 'local' starts a LocalCluster of features.dask_workers "
+        "worker processes for the training run). The boosters are ordinary LightGBM models either way.")
     decreasing: list[str] = Field(
         default_factory=lambda: ["post_freshness_hours", "prod_launch_age_hours"],
         description="Features the score may only fall with (LightGBM monotone constraints).")

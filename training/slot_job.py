@@ -148,11 +148,20 @@ def bounded_rows(rows: ImpressionRows, split_ms: int, caps: RowCaps | None,
 
 def train_slot_with(tables: dict[str, pa.Table], slot: str, split_ms: int, rankers: RankerSettings,
                     features: FeatureSettings) -> SlotTraining:
-    """:func:`train_slot` with the blend, LightGBM parameters and seed of the settings tree."""
-    return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
-                      features=features, random_state=rankers.random_state, propensity_clip=rankers.propensity_clip,
-                      transfer_weight=rankers.transfer_weight,
-                      max_rows=RowCaps(rankers.max_train_rows, rankers.max_held_rows))
+    """:func:`train_slot` with the blend, LightGBM parameters, seed and engine of the settings tree
+    (``rankers.engine = "dask"``: the heads are fitted on the cluster of ``features.dask_scheduler``)."""
+    def train(client: Any = None) -> SlotTraining:
+        return train_slot(tables, slot, split_ms=split_ms, blend=rankers.blend.model_dump(), params=rankers.params(),
+                          features=features, random_state=rankers.random_state, client=client,
+                          propensity_clip=rankers.propensity_clip, transfer_weight=rankers.transfer_weight,
+                          max_rows=RowCaps(rankers.max_train_rows, rankers.max_held_rows))
+
+    if rankers.engine == "inprocess":
+        return train()
+    from features.offline_dask import dask_client  # distributed only when the settings ask for it
+
+    with dask_client(features) as client:
+        return train(client)
 
 
 def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: dict[str, float],
@@ -208,7 +217,7 @@ def train_slot(tables: dict[str, pa.Table], slot: str, *, split_ms: int, blend: 
                 "train_positives_kept": sample.positive_rate, "held_rows": int(held.sum())}
     split_id = f"temporal-{split_ms}"
     held_out = {"X": X[held], "labels": held_rows.labels, "position": held_rows.position}
-    logged = dict(params or {})
+    logged = {**dict(params or {}), "engine": "inprocess" if client is None else "dask"}
     if max_rows is not None:  # what bounded the rows is part of how the model was made
         logged |= {"max_train_rows": max_rows.train, "max_held_rows": max_rows.held}
     return SlotTraining(slot, model, fs, metrics, split_id, snapshot_id(tables), logged, held_out, factors.full)

@@ -92,3 +92,20 @@ def test_a_logged_slot_model_loads_as_an_mlflow_pyfunc(tables: tuple[dict[str, p
     assert [c.name for c in model.metadata.get_output_schema().inputs] == list(out.columns)  # signature = output
     with pytest.raises(MlflowException, match=fs.columns[3]):
         model.predict(frame.drop(columns=[fs.columns[3]]))
+
+
+@pytest.mark.slow
+def test_the_dask_engine_setting_trains_on_a_local_cluster_as_well_as_in_process(
+        tables: tuple[dict[str, pa.Table], int]) -> None:
+    from features.settings import FeatureSettings
+    from training.ranker_settings import RankerSettings
+    from training.slot_job import train_slot_with
+
+    data, split = tables
+    features = FeatureSettings(dask_scheduler="local", dask_workers=2)
+    runs = {engine: train_slot_with(data, "follow_feed", split, RankerSettings(n_estimators=30, engine=engine),
+                                    features) for engine in ("inprocess", "dask")}
+    assert runs["dask"].params["engine"] == "dask" and runs["inprocess"].params["engine"] == "inprocess"
+    for head in ("click", "purchase"):  # the held-out days, the same rows for both
+        local, distributed = runs["inprocess"].metrics[f"{head}.auc"], runs["dask"].metrics[f"{head}.auc"]
+        assert distributed >= local - 0.01, (head, local, distributed)

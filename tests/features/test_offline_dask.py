@@ -114,3 +114,27 @@ def test_workers_elsewhere_get_their_partitions_sent(client: Client, data: DataS
     dask = build_frame(fs, rows, data, settings=FeatureSettings(engine="dask", dask_partitions=3), client=client)
     assert sent and np.array_equal(dask.values.view(np.uint32),
                                    build_frame(fs, rows, data, engine="inprocess").values.view(np.uint32))
+
+
+def test_a_planted_future_event_or_follow_is_never_seen_on_dask(client: Client) -> None:
+    from features.definitions import Count, Feature, FeatureSet, Lookup
+    from tests.features.test_offline import T0, H, tiny_world
+
+    t = T0 + 10 * H + 30 * 60_000  # 10:30; only buckets complete before it count
+    users = range(12)  # enough users that every partition holds some
+    when = (T0 + 8 * H, T0 + 9 * H, t, t + 1, T0 + 11 * H)  # two before t, three planted at or after it
+    events = [(1 + 10 * u + i, u, "post", 0, "impression", w) for u in users for i, w in enumerate(when)]
+    follows = [(u, 0, T0 + 9 * H if u % 2 else t + 1, None) for u in users]  # odd users follow before t
+    fs = FeatureSet("t", 1, (
+        Feature("post_all", "post", "int", None, Count(("impression",), ("post",)), 0.0, "everyone's"),
+        Feature("post_fans", "post", "int", None, Count(("impression",), ("post",), "fan"), 0.0, "fans'"),
+        Feature("ua_all", "user_account", "int", None, Count(("impression",), ("post",)), 0.0, "the user's"),
+        Feature("fans", "account", "int", None, Lookup("followers"), 0.0, "followers"),
+    ))
+    data = tiny_world(events, follows)
+    rows = pa.concat_tables([data.catalog().candidate_rows([u], "post", [0], t) for u in users])
+    dask = build_frame(fs, rows, data, settings=FeatureSettings(engine="dask"), client=client).values
+    assert len(set(user_partition(np.array(list(users)), 2).tolist())) == 2
+    # 24 impressions before 10:00, those of odd users at 09:00 by fans; 6 fans, all odd users (09:00 follows)
+    np.testing.assert_array_equal(dask, np.tile([24, 6, 2, 6], (len(users), 1)))
+    np.testing.assert_array_equal(dask, build_frame(fs, rows, data, engine="inprocess").values)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from features.contract import TABLES
@@ -25,6 +26,13 @@ def test_quickstart_writes_data_and_a_report(tmp_path: Path) -> None:
     assert {"hn_gravity", "reddit_hot", "szabo_huberman", "oracle"} <= set(amp)
     assert amp["oracle"]["precision"] == 1.0
     assert "baselines vs oracle" in result.output
+    # Both slot rankers were registered and promoted in the local store under --out: serving loads the champions.
+    db = tmp_path / "mlruns" / "mlflow.db"
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    for slot in ("follow_feed", "new_arrival"):
+        champion = client.get_model_version_by_alias(f"weitao-{slot}", "champion")
+        assert champion.version == client.get_model_version_by_alias(f"weitao-{slot}", "challenger").version
+        assert client.get_run(champion.run_id).data.metrics["ndcg_at_10"] > 0
     md = (tmp_path / "report" / "summary.md").read_text()
     assert "| oracle | 1.000 |" in md
     # The gate's decisions in the evaluation are kept: a seller's question about a post is answered from them.

@@ -15,7 +15,8 @@ class Blend(BaseModel):
     click: float = Field(1.0, ge=0, description="Value of a click.")
     engage: float = Field(2.0, ge=0, description="Value of a like, comment or share.")
     follow: float = Field(5.0, ge=0, description="Value of a new follow.")
-    purchase: float = Field(10.0, ge=0, description="Value of a purchase.")
+    purchase: float = Field(10.0, ge=0, description="Value of a conversion: the purchase head is labelled by a cart "
+                            "or a purchase (training.impressions.CONVERSION).")
 
 
 class RankerSettings(BaseModel):

@@ -43,13 +43,15 @@ def test_labels_come_from_the_same_page() -> None:
         (1, 11, "impression", "post", 0, "follow_feed"),
         (1, 12, "click", "post", 0, "follow_feed"),  # another page: labels nothing
         (1, 13, "impression", "post", 1, "hotlist"),  # another slot: not a row
+        (1, 14, "impression", "post", 1, "follow_feed"),
+        (1, 14, "cart", "product", 5, "follow_feed"),  # a cart converts as a purchase does
     ])
     r = impression_rows({"events": ev, "posts": posts, "accounts": accounts}, "follow_feed")
-    assert r.rows.column("target_id").to_pylist() == [0, 1, 0]
-    assert r.rows.column("account_id").to_pylist() == [7, 8, 7]
-    assert r.rows.column("category").to_pylist() == [7, 8, 7]
-    assert r.labels["click"].tolist() == [True, False, False]
-    assert r.labels["engage"].tolist() == [True, False, False]
-    assert r.labels["follow"].tolist() == [False, True, False]
-    assert r.labels["purchase"].tolist() == [False, True, False]
-    assert r.request_id.tolist() == [10, 10, 11]
+    assert r.rows.column("target_id").to_pylist() == [0, 1, 0, 1]
+    assert r.rows.column("account_id").to_pylist() == [7, 8, 7, 8]
+    assert r.rows.column("category").to_pylist() == [7, 8, 7, 8]
+    assert r.labels["click"].tolist() == [True, False, False, False]
+    assert r.labels["engage"].tolist() == [True, False, False, False]
+    assert r.labels["follow"].tolist() == [False, True, False, False]
+    assert r.labels["purchase"].tolist() == [False, True, False, True]
+    assert r.request_id.tolist() == [10, 10, 11, 14]

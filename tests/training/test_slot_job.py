@@ -106,6 +106,9 @@ def test_the_dask_engine_setting_trains_on_a_local_cluster_as_well_as_in_process
     runs = {engine: train_slot_with(data, "follow_feed", split, RankerSettings(n_estimators=30, engine=engine),
                                     features) for engine in ("inprocess", "dask")}
     assert runs["dask"].params["engine"] == "dask" and runs["inprocess"].params["engine"] == "inprocess"
-    for head in ("click", "purchase"):  # the held-out days, the same rows for both
-        local, distributed = runs["inprocess"].metrics[f"{head}.auc"], runs["dask"].metrics[f"{head}.auc"]
-        assert distributed >= local - 0.01, (head, local, distributed)
+    # The click head, on the same held-out days. The rarer heads of this small world move with how Dask places
+    # the rows on the workers (purchase, 0.4 % positives: 0.61-0.77 AUC over three Dask runs against 0.76); the
+    # 1 % check of every head is test_ranker_dask's, on a world with enough positives.
+    local, distributed = runs["inprocess"].metrics["click.auc"], runs["dask"].metrics["click.auc"]
+    assert abs(distributed - local) <= 0.01, (local, distributed)
+    assert runs["dask"].metrics["ndcg_at_10"] > 0

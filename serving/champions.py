@@ -13,6 +13,8 @@ An explicit ``/admin/reload`` or ``/admin/promote`` must see the registry as it 
 the worker asks the serving process to refresh the manifest first, and waits for the answer
 (:meth:`ManifestModels.refresh`).
 A registry that cannot be read leaves the last good entries in the file, with the error beside them.
+With ``serving.compile_models`` the serving process also compiles each new version's forests into the shared
+cache before the manifest names it, so a worker swapping models only loads compiled objects.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 
 from features.featuresets import SLOT_FEATURE_SET, get_feature_set
+from ranking.compiled import CompiledHeads
 from ranking.model_store import LoadedModel, ModelNotFound, load_model_dir, load_registered, registered_checksum
 from serving.config import ServiceConfig
 from serving.models import SlotModel, compile_dir, slot_model
@@ -52,11 +55,13 @@ class RegistrySource:
     registry_prefix: str
     model_cache: str
     aliases: tuple[str, ...]
+    compile_into: str | None = None  # where workers find compiled forests (serving.compile_models), else None
 
     @classmethod
     def of(cls, config: ServiceConfig) -> RegistrySource:
+        compiled = compile_dir(config)
         return cls(config.tracking_uri, config.registry_prefix, str(config.model_cache),
-                   tuple(config.serving.aliases()))
+                   tuple(config.serving.aliases()), None if compiled is None else str(compiled))
 
 
 def resolve(source: RegistrySource, known: dict[str, Any] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -81,6 +86,11 @@ def resolve(source: RegistrySource, known: dict[str, Any] | None = None) -> dict
                 continue
             loaded = load_registered(source.tracking_uri, name, alias, get_feature_set(fs_name),
                                      Path(source.model_cache))
+            if source.compile_into is not None:
+                # Compiled here, before any worker hears of the version: a worker that compiled it itself would
+                # spend seconds of its own GIL on lleaves' IR building while answering /rank (hot-swap test: p99
+                # during the swap 2.0x steady, and 0.96x for a rollback to a version compiled before).
+                CompiledHeads.build(loaded.head_model(), Path(source.compile_into))
             out[alias][slot] = {"name": name, "version": loaded.version, "checksum": loaded.checksum,
                                 "path": str(loaded.path)}
     return out

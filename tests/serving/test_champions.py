@@ -105,3 +105,21 @@ def test_the_manifest_follows_the_registry_on_refresh_and_keeps_its_entries_when
     other = ManifestModels(path, gone)
     with pytest.raises(ModelNotFound, match="no tracking store"):  # an alias it never resolved: the error says why
         other.load(replace(config, serving=config.serving.model_copy(update={"model_alias": "challenger"})))
+
+
+def test_the_serving_process_compiles_each_version_before_the_manifest_names_it(registry: Registry,
+                                                                                tmp_path: Path) -> None:
+    import hashlib
+
+    from features.featuresets import SLOT_FEATURE_SET, get_feature_set
+    from ranking.model_store import load_model_dir
+
+    compiled = tmp_path / "compiled"
+    source = replace(_source(registry), compile_into=str(compiled))
+    assert not compiled.exists()  # nothing but write_manifest can have compiled into it
+    assert write_manifest(tmp_path / "champions.json", source)
+    entries = read_manifest(tmp_path / "champions.json")["aliases"]["champion"]
+    for slot, e in entries.items():
+        head = load_model_dir(Path(e["path"]), get_feature_set(SLOT_FEATURE_SET[slot])).head_model()
+        for name in head.boosters:  # a worker's CompiledHeads.build finds every forest's object by its checksum
+            assert (compiled / f"{hashlib.sha256(head.model_text(name).encode()).hexdigest()}.so").is_file()

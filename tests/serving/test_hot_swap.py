@@ -5,7 +5,7 @@ so a stalled server cannot slow the client down and hide its own stall) while th
 new version and back, each followed by ``POST /admin/reload``. No request may fail, and the version each
 response names only moves forward. A corrupt artifact or a model of another feature set is refused (409)
 and the old model keeps serving. The p99 latency during each swap over the steady p99 is recorded, not
-asserted (timings belong to benchmarks, not to CI verdicts).
+asserted (timings belong to benchmarks, not to CI verdicts), and written to ``test-artifacts/hot_swap.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from ranking.model_store import CHAMPION, CHECKSUM_TAG, META_FILE, meta_checksum
 from tests.serving.conftest import ServedWorld
 from tests.serving.live import AUTH, Registry, make_registry, serve, served_versions
 from training.registry import promote, rollback
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 RATE = 50.0  # requests per second, open loop
 DURATION = 9.0  # seconds of load
@@ -213,6 +215,11 @@ def test_hot_swap_under_open_loop_load_fails_no_request_and_rolls_back(
         record_property(f"{name}_p99_ratio", round(ratio, 3))
     record_property("steady_p99_ms", round(steady, 2))
     record_property("reload_ms", {a.name: round((a.end - a.start) * 1000, 1) for a in (swapped, rolled)})
+    ARTIFACTS.mkdir(exist_ok=True)  # every CI run leaves the figures where the closing report can cite them
+    (ARTIFACTS / "hot_swap.json").write_bytes(orjson.dumps({
+        "steady_p99_ms": steady, "p99_ms": during, "p99_ratio": ratios, "target_ratio": 1.5,
+        "reload_ms": {a.name: (a.end - a.start) * 1000 for a in (swapped, rolled)},
+        "requests": len(runs), "failed": 0}, option=orjson.OPT_INDENT_2))
     print(f"steady p99 {steady:.1f} ms; during swap {during['swap']:.1f} ms ({ratios['swap']:.2f}x, reload "
           f"{(swapped.end - swapped.start) * 1000:.0f} ms); during rollback {during['rollback']:.1f} ms "
           f"({ratios['rollback']:.2f}x, reload {(rolled.end - rolled.start) * 1000:.0f} ms)")

@@ -185,12 +185,16 @@ def check_feature_set(meta: Mapping[str, Any], expected: FeatureSetLike) -> None
         )
 
 
-def _parse_heads(model_dir: Path, meta: Mapping[str, Any]) -> LazyBoosters:
-    """Every head parsed as LightGBM model text with one input per column; the texts, parsed lazily later."""
+def _parse_heads(model_dir: Path, meta: Mapping[str, Any], parse: bool = True) -> LazyBoosters:
+    """Every head parsed as LightGBM model text with one input per column (unless ``parse`` is False); the texts,
+    parsed lazily later."""
     n_cols = len(meta["feature_set"].get("columns", []))
     texts = {}
     for head, rel in meta["heads"].items():
         path = model_dir / rel
+        if not parse:
+            texts[head] = path.read_text()
+            continue
         try:
             n_features = _features_of(path)
         except Exception as e:  # any parser failure means the text is not a model
@@ -235,7 +239,7 @@ def _parse_side_files(model_dir: Path, meta: Mapping[str, Any]) -> None:
 
 
 def load_model_dir(
-    model_dir: Path, expected: FeatureSetLike, *, checksum: str | None = None
+    model_dir: Path, expected: FeatureSetLike, *, checksum: str | None = None, parsed_before: bool = False
 ) -> LoadedModel:
     """Read and verify a model folder.
 
@@ -243,14 +247,21 @@ def load_model_dir(
     recorded sha256; the meta checksum equals ``checksum`` when given; the feature set equals ``expected``;
     every head parses as LightGBM text with one input per column; JSON and ``.npz`` side files parse.
     Raises :class:`CorruptArtifact` or :class:`FeatureSetMismatch`.
+
+    ``parsed_before``: the folder with this very ``checksum`` was loaded by this function before (the serving
+    process does, before a champion manifest names it), so the heads' trees are not parsed again: the hashes
+    prove the bytes are the ones parsed. A serving worker reloading beside its requests is spared the parse,
+    tens of milliseconds of pure Python per head.
     """
+    if parsed_before and checksum is None:
+        raise ValueError("parsed_before: only with the checksum of the folder that was parsed")
     meta = _read_meta(model_dir)
     _check_files(model_dir, meta)
     actual = meta_checksum(meta)
     if checksum is not None and actual != checksum:
         raise CorruptArtifact(f"{model_dir}: checksum {actual[:12]}… differs from the recorded {checksum[:12]}…")
     check_feature_set(meta, expected)
-    boosters = _parse_heads(model_dir, meta)
+    boosters = _parse_heads(model_dir, meta, parse=not parsed_before)
     _parse_side_files(model_dir, meta)
     return LoadedModel(path=model_dir, meta=meta, checksum=actual, boosters=boosters)
 

@@ -161,7 +161,9 @@ class ManifestModels:
         """The models the manifest names for ``serving.model_alias``, verified against their checksums."""
         out = {}
         for slot, e in self._entries(config.serving.model_alias).items():
-            loaded = load_model_dir(Path(e["path"]), get_feature_set(SLOT_FEATURE_SET[slot]), checksum=e["checksum"])
+            # resolve() parsed this folder before naming it; the checksum and file hashes prove it is unchanged
+            loaded = load_model_dir(Path(e["path"]), get_feature_set(SLOT_FEATURE_SET[slot]), checksum=e["checksum"],
+                                    parsed_before=True)
             loaded = LoadedModel(loaded.path, loaded.meta, loaded.checksum, int(e["version"]),
                                  config.serving.model_alias, loaded.boosters)
             out[slot] = slot_model(slot, loaded, f"{e['name']}/{e['version']}", compile_dir(config))

@@ -71,6 +71,24 @@ def test_unparsable_lightgbm_text_is_a_corrupt_artifact_even_when_sealed(
         load_model_dir(tmp_path / "m", FS)
 
 
+def test_a_folder_parsed_before_is_not_parsed_again_but_still_verified(tmp_path: Path) -> None:
+    """A serving worker loads what the serving process parsed before naming it (``parsed_before``): the trees are
+    not parsed again, the bytes are still checked against the checksum."""
+    make_model(tmp_path / "m")
+    head = tmp_path / "m" / "head_click.txt"
+    text = head.read_text()
+    head.write_text(text[: text.index("Tree=1") + 40])  # sealed as it is: only a parse can tell it is broken
+    checksum = seal_model_dir(tmp_path / "m")
+    with pytest.raises(CorruptArtifact, match="not LightGBM model text"):  # the control: a parse catches it
+        load_model_dir(tmp_path / "m", FS, checksum=checksum)
+    loaded = load_model_dir(tmp_path / "m", FS, checksum=checksum, parsed_before=True)
+    assert loaded.boosters.texts["click"] == head.read_text()  # read, not parsed
+    with pytest.raises(CorruptArtifact, match="checksum"):  # and still verified against the checksum
+        load_model_dir(tmp_path / "m", FS, checksum="0" * 64, parsed_before=True)
+    with pytest.raises(ValueError, match="parsed_before"):
+        load_model_dir(tmp_path / "m", FS, parsed_before=True)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [(lambda d: (d / "meta.json").unlink(), "meta.json is missing"),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,13 @@ class Sent:
 
 @dataclass
 class Action:
-    """An alias move plus reload done during the run: when it started and when the reload answered."""
+    """An alias move plus reload done during the run: when it started, when the reload was asked for (the alias
+    moved) and when the reload answered."""
 
     name: str
     start: float = float("nan")
     end: float = float("nan")
+    reload_start: float = float("nan")
     status: int = 0
     versions: dict[str, str] | None = None
 
@@ -133,7 +136,7 @@ async def _open_loop(base: str, bodies: list[tuple[str, dict[str, Any]]],
             for at, action, fn in actions:
                 await asyncio.sleep(max(0.0, at - now(), ended + TAIL - now()))
                 action.start = now()
-                action.status, body = await asyncio.to_thread(fn)
+                action.status, body = await asyncio.to_thread(fn, partial(_mark, action, now))
                 action.versions = body.get("model_versions")
                 action.end = ended = now()
 
@@ -150,6 +153,11 @@ async def _open_loop(base: str, bodies: list[tuple[str, dict[str, Any]]],
             i += 1
         await asyncio.gather(*tasks, acting)
     return sent
+
+
+def _mark(action: Action, now: Callable[[], float]) -> None:
+    """Note that the action's alias has moved and its reload is being asked for."""
+    action.reload_start = now()
 
 
 def _p99(latencies: list[float]) -> float:
@@ -178,13 +186,15 @@ def test_hot_swap_under_open_loop_load_fails_no_request_and_rolls_back(
     before = served_versions(live)
     assert before[SLOT] == v1
 
-    def swap() -> tuple[int, dict[str, Any]]:
+    def swap(reloading: Callable[[], None]) -> tuple[int, dict[str, Any]]:
         assert promote(settings, SLOT, metric="ndcg_at_10", min_delta=-1.0).moved  # whatever v2 scores
+        reloading()
         return _reload(live)
 
-    def back() -> tuple[int, dict[str, Any]]:
+    def back(reloading: Callable[[], None]) -> tuple[int, dict[str, Any]]:
         decision = rollback(settings, SLOT)
         assert decision.moved and decision.champion_after == 1, decision
+        reloading()
         return _reload(live)
 
     swapped, rolled = Action("swap"), Action("rollback")
@@ -209,20 +219,26 @@ def test_hot_swap_under_open_loop_load_fails_no_request_and_rolls_back(
     assert served_versions(live) == before  # rolled back: the previous alias serves again
 
     steady = _p99([s.latency for s in runs if 0.5 <= s.due < swapped.start])
-    during = {a.name: _p99([s.latency for s in runs if a.start <= s.due <= a.end + 0.25]) for a in (swapped, rolled)}
+    # The swap is the reload. The alias move before it runs MLflow's client in this process, beside the load
+    # generator's event loop, so requests due then are late from this side too: reported apart.
+    during = {a.name: _p99([s.latency for s in runs if a.reload_start <= s.due <= a.end + 0.25])
+              for a in (swapped, rolled)}
+    moving = {a.name: _p99([s.latency for s in runs if a.start <= s.due < a.reload_start]) for a in (swapped, rolled)}
     ratios = {name: p99 / steady for name, p99 in during.items()}
     for name, ratio in ratios.items():
         record_property(f"{name}_p99_ratio", round(ratio, 3))
     record_property("steady_p99_ms", round(steady, 2))
-    record_property("reload_ms", {a.name: round((a.end - a.start) * 1000, 1) for a in (swapped, rolled)})
+    record_property("reload_ms", {a.name: round((a.end - a.reload_start) * 1000, 1) for a in (swapped, rolled)})
     ARTIFACTS.mkdir(exist_ok=True)  # every CI run leaves the figures where the closing report can cite them
     (ARTIFACTS / "hot_swap.json").write_bytes(orjson.dumps({
         "steady_p99_ms": steady, "p99_ms": during, "p99_ratio": ratios, "target_ratio": 1.5,
-        "reload_ms": {a.name: (a.end - a.start) * 1000 for a in (swapped, rolled)},
+        "reload_ms": {a.name: (a.end - a.reload_start) * 1000 for a in (swapped, rolled)},
+        "alias_move_ms": {a.name: (a.reload_start - a.start) * 1000 for a in (swapped, rolled)},
+        "p99_ms_during_alias_move": moving,
         "requests": len(runs), "failed": 0}, option=orjson.OPT_INDENT_2))
     print(f"steady p99 {steady:.1f} ms; during swap {during['swap']:.1f} ms ({ratios['swap']:.2f}x, reload "
-          f"{(swapped.end - swapped.start) * 1000:.0f} ms); during rollback {during['rollback']:.1f} ms "
-          f"({ratios['rollback']:.2f}x, reload {(rolled.end - rolled.start) * 1000:.0f} ms)")
+          f"{(swapped.end - swapped.reload_start) * 1000:.0f} ms); during rollback {during['rollback']:.1f} ms "
+          f"({ratios['rollback']:.2f}x, reload {(rolled.end - rolled.reload_start) * 1000:.0f} ms)")
 
 
 def _corrupt(folder: Path) -> None:

@@ -13,6 +13,7 @@ pickling every partition on the client and scattering them one by one made that 
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,51 +40,44 @@ from features.settings import FeatureSettings
 
 __all__ = ["answer_dask", "dask_client", "user_partition"]
 
-#: glibc malloc settings of the engine's own LocalCluster workers (see :func:`dask_client`).
-WORKER_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_ARENA_MAX": "1", "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+#: glibc ``mallopt`` parameters (malloc.h: M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX) and the values the engine's
+#: own LocalCluster workers run with (see :func:`keep_freed_memory`).
+WORKER_MALLOC = {-1: 2**31 - 1, -4: 0, -8: 1}
 
 
 @contextmanager
 def dask_client(settings: FeatureSettings) -> Iterator[Client]:
     """A client of ``settings.dask_scheduler``, or of a LocalCluster of worker processes for ``"local"``."""
     if settings.dask_scheduler == "local":
-        # The counting allocates and frees arrays of hundreds of MB; glibc serves each from a fresh mmap, so every
-        # one costs page faults, and two workers faulting at once contend in the kernel (measured, 20M events:
-        # 1-3 s of system time per task). These workers live for one build: keeping freed memory in the heap for
-        # reuse (no mmap, no trimming, one arena) takes the system time to about 0.1 s. Dask's own setting
-        # (MALLOC_TRIM_THRESHOLD_=65536, hand memory back at once) is the opposite trade, for long-lived workers.
+        # Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536 in the workers, and in this process's environment
+        # too, before spawning them: hand memory back at once, a trade for long-lived workers. These live for one
+        # build, and keep freed memory instead (keep_freed_memory, below).
         # dashboard_address=None does not turn the scheduler's HTTP server off (dask/distributed#8136): a free
         # loopback port keeps two clusters from fighting over 8787 and keeps everything off other interfaces.
-        with _spawn_environ(WORKER_MALLOC), \
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
                 LocalCluster(n_workers=settings.dask_workers, threads_per_worker=1, processes=True,
                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
                 Client(cluster) as client:
+            client.run(keep_freed_memory)
             yield client
     else:
         with Client(settings.dask_scheduler) as client:
             yield client
 
 
-@contextmanager
-def _spawn_environ(values: dict[str, str]) -> Iterator[None]:
-    """Worker processes spawned inside this context get ``values`` in their environment, and this process's
-    environment is as before afterwards.
+def keep_freed_memory() -> bool:
+    """In a worker process: keep freed memory in the heap for reuse (glibc ``mallopt``: no mmap for large blocks,
+    no trimming below 2 GB, one arena); False where there is no glibc.
 
-    Dask's nanny takes such variables from its config, except that the client process's own environment wins,
-    and it writes them into that environment before spawning. So a cluster started earlier in this process
-    (Dask's defaults include MALLOC_TRIM_THRESHOLD_=65536) would override ours, and ours would leak into
-    whatever this process runs next: the variables are set aside for the spawn and put back after it.
+    The counting allocates and frees arrays of hundreds of MB. glibc serves each from a fresh mmap, so every one
+    costs page faults, and two workers faulting at once contend in the kernel (measured, 20M events: 1-3 s of
+    system time per task; about 0.1 s with the heap kept).
     """
-    saved = {name: os.environ.pop(name, None) for name in values}
     try:
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in values.items()}):
-            yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc: the build is the same, only slower
+        return False
+    return all(mallopt(param, value) == 1 for param, value in WORKER_MALLOC.items())
 
 
 def _task(fs: FeatureSet, files: tuple[Path, Path], n: int, p: int, catalog: Catalog, bucket_ms: int,

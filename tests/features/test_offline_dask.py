@@ -17,7 +17,7 @@ from features.contract import ENUMS
 from features.definitions import FeatureError
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame, row_queries
-from features.offline_dask import WORKER_MALLOC, _task, dask_client, user_partition
+from features.offline_dask import _task, dask_client, user_partition
 from features.settings import FeatureSettings
 
 
@@ -65,15 +65,25 @@ def test_the_engine_and_the_scheduler_are_settings(client: Client, data: DataSou
 
 
 def test_the_engine_starts_its_own_cluster_with_workers_that_keep_freed_memory(
-        data: DataSource, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As a cluster started with Dask's defaults leaves it in the client's environment (which wins over config).
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+        client: Client, data: DataSource) -> None:
+    def returned_mb() -> float:
+        """MB of resident memory a worker hands back when it frees a 256 MB array it has written."""
+        import numpy as np
+        import psutil
+
+        block = np.ones(2**25)  # 256 MB, every page touched
+        held = psutil.Process().memory_info().rss
+        del block
+        return (held - psutil.Process().memory_info().rss) / 2**20
+
     settings = FeatureSettings(engine="dask", dask_scheduler="local", dask_workers=1)
-    before = {name: os.environ.get(name) for name in WORKER_MALLOC}
+    before = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     with dask_client(settings) as own:
-        seen = own.run(lambda: {name: os.environ.get(name) for name in WORKER_MALLOC})
-    assert list(seen.values()) == [WORKER_MALLOC]
-    assert {name: os.environ.get(name) for name in WORKER_MALLOC} == before  # nothing leaks into this process
+        kept = own.run(returned_mb)
+    assert list(kept.values()) and all(mb < 32 for mb in kept.values()), kept  # kept in the heap for reuse
+    control = client.run(returned_mb)  # workers as Dask starts them: the array was its own mmap, given back
+    assert all(mb > 200 for mb in control.values()), control
+    assert {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")} == before  # nothing set in this process
     fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 400, 5)
     assert np.array_equal(build_frame(fs, rows, data, settings=settings).values.view(np.uint32),
                           build_frame(fs, rows, data).values.view(np.uint32))

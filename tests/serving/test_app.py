@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from ranking.settings import StageBudgets
 from serving.app import create_app
@@ -97,8 +98,8 @@ def test_metrics_count_latency_per_slot(client: TestClient) -> None:
 
 def _sample(text: str, name: str, **labels: str) -> float:
     """The value of one Prometheus sample in an exposition ``text`` (0 when absent)."""
-    want = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"  # exposition order
-    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(want + " ")), 0.0)
+    return next((s.value for family in text_string_to_metric_families(text) for s in family.samples
+                 if s.name == name and s.labels == labels), 0.0)
 
 
 def test_metrics_count_fallbacks_and_stages_over_budget(served_world: ServedWorld) -> None:

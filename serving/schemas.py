@@ -93,7 +93,7 @@ class EventsResponse(BaseModel):
 
 class ReadyResponse(BaseModel):
     """Answer of ``GET /ready`` (status 503 until ``ready``): the model version serving each slot; ``detail`` is
-    loading, ready, what degrades the service, or the load error."""
+    loading, ready, draining (stopping soon), what degrades the service, or the load error."""
 
     ready: bool
     degraded: bool = Field(description="True while the service answers but not fully: a store is down (model "

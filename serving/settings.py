@@ -65,6 +65,9 @@ class ServingSettings(BaseModel):
     compile_models: bool = Field(True, description="Compile LightGBM forests with lleaves (cached by checksum "
                                  "under tracking.model_cache); off, or where lleaves is missing, LightGBM predicts.")
     admin_token: SecretStr = Field(SecretStr(""), description="Bearer token of /admin/*; empty disables them.")
+    drain_s: float = Field(2.0, ge=0, description="After SIGTERM, how long a worker keeps answering while /ready "
+                           "says 'draining' (a load balancer stops routing to it) before it stops; 0: stop at once "
+                           "(see serving.drain).")
     max_k: int = Field(100, ge=1, le=1_000, description="Largest page a request may ask for.")
     max_candidates: int = Field(2_000, ge=1, description="Most candidate ids a request may bring.")
     max_body_bytes: int = Field(1_000_000, ge=1_024, description="Largest request body accepted.")

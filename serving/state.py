@@ -63,6 +63,7 @@ class ServiceState:
     refresh_models: Callable[[], None] | None = None  # brings the loader up to the registry now (admin reloads)
     error: str | None = None
     degraded: str | None = None  # why answers are degraded now (a store is down, events wait), else None
+    draining: bool = False  # stopping soon (serving.drain): /ready says so, the routes still answer
     started: float = field(default_factory=time.monotonic)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)

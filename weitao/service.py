@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from serving.app import create_app
 from serving.champions import ManifestFeed, RegistrySource
 from serving.config import ServiceConfig
+from serving.drain import drain_on_sigterm
 from serving.state import Promoter, Promotion
 from weitao.settings import Settings, export_for_workers, settings_for_worker
 
@@ -60,7 +61,10 @@ def worker_app() -> FastAPI:
     """uvicorn's app factory in each worker process (models load here, after the fork)."""
     limit_threads()
     settings = settings_for_worker()
-    return create_app(service_config(settings), promoter=registry_promoter(settings))
+    app = create_app(service_config(settings), promoter=registry_promoter(settings))
+    # The factory runs in the worker's main thread after uvicorn installed its stop handler: delay it.
+    drain_on_sigterm(app.state.service, settings.serving.drain_s)
+    return app
 
 
 def worker_count(settings: Settings) -> int:
@@ -69,7 +73,10 @@ def worker_count(settings: Settings) -> int:
 
 
 def serve(settings: Settings, state_dir: Path) -> None:
-    """Run the service in the foreground until interrupted (SIGINT/SIGTERM finish in-flight requests).
+    """Run the service in the foreground until interrupted.
+
+    SIGINT stops at once, SIGTERM after ``serving.drain_s`` of draining (:mod:`serving.drain`); either way
+    in-flight requests finish and the logs are flushed.
 
     This process reads the registry for every worker (``serving.champion_manifest``, see
     :mod:`serving.champions`): before the workers start, then every ``serving.registry_poll_s``.

@@ -21,14 +21,16 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=ReadyResponse)
 async def ready(request: Request) -> OrjsonResponse:
-    """Whether data and models are loaded (503 until they are)."""
+    """Whether data and models are loaded (503 until they are, and while draining before a stop)."""
     state = service(request)
     engine = state.engine
-    detail = state.error or ((state.degraded or "ready") if state.ready else "loading")
-    body = ReadyResponse(ready=state.ready, degraded=state.degraded is not None, detail=detail,
+    ready = state.ready and not state.draining
+    detail = state.error or ("draining" if state.draining else
+                             (state.degraded or "ready") if state.ready else "loading")
+    body = ReadyResponse(ready=ready, degraded=state.degraded is not None, detail=detail,
                          model_versions=engine.versions if engine else {},
                          compiled={s: m.compiled for s, m in engine.models.items()} if engine else {})
-    return OrjsonResponse(body.model_dump(), status_code=200 if state.ready else 503)
+    return OrjsonResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -60,7 +60,11 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         lines.append(f"| {p} | " + " | ".join(_fmt(summary["amplification"][p][k]) for k in AMP_KEYS) + " |")
     lines += ["", "Truly good = public appeal in the top decile of posts published in the world. A post never "
               "amplified counts as never, so a policy amplifying fewer than half of the truly good posts has an "
-              "infinite median time."]
+              "infinite median time.",
+              "", "Ours is the registered rankers' recipe (the same settings, code and feature sets) trained on the "
+              "history before the evaluation window, not the registered models themselves: those were trained on "
+              "every simulated day, the window's logged days included, so they have seen how the window's posts "
+              "did."]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from serving.app import create_app
 from serving.champions import ManifestFeed, RegistrySource
@@ -89,8 +90,13 @@ def serve(settings: Settings, state_dir: Path) -> None:
     feed.start()
     export_for_workers(settings, state_dir / "serve-settings.json")
     s = settings.serving
+    config = uvicorn.Config("weitao.service:worker_app", factory=True, host=s.host, port=s.port,
+                            workers=worker_count(settings), log_level="warning", timeout_graceful_shutdown=30)
+    sock = config.bind_socket()
     try:
-        uvicorn.run("weitao.service:worker_app", factory=True, host=s.host, port=s.port,
-                    workers=worker_count(settings), log_level="warning", timeout_graceful_shutdown=30)
+        # Worker processes even when there is one: the feed's registry reads (MLflow, lleaves parsing and
+        # compiling) hold this process's GIL for tens of milliseconds at a time, which must not be a worker's.
+        Multiprocess(config, sockets=[sock]).run()
     finally:
+        sock.close()
         feed.stop()

@@ -87,8 +87,9 @@ def live(registry: Registry) -> Iterator[str]:
         yield base
 
 
-def _reload(base: str) -> tuple[int, dict[str, Any]]:
-    r = httpx.post(f"{base}/admin/reload", headers=AUTH, timeout=120)
+def _reload(base: str, client: httpx.Client | None = None) -> tuple[int, dict[str, Any]]:
+    """POST /admin/reload; ``client``: one made before the load started (see the open-loop test)."""
+    r = (client or httpx).post(f"{base}/admin/reload", headers=AUTH, timeout=120)
     return r.status_code, r.json()
 
 
@@ -186,20 +187,25 @@ def test_hot_swap_under_open_loop_load_fails_no_request_and_rolls_back(
     before = served_versions(live)
     assert before[SLOT] == v1
 
+    # Made before the load starts: a new httpx client builds an SSL context, tens of milliseconds during which
+    # this process's load generator (same GIL) could not read answers, which then looked late.
+    admin = httpx.Client()
+
     def swap(reloading: Callable[[], None]) -> tuple[int, dict[str, Any]]:
         assert promote(settings, SLOT, metric="ndcg_at_10", min_delta=-1.0).moved  # whatever v2 scores
         reloading()
-        return _reload(live)
+        return _reload(live, admin)
 
     def back(reloading: Callable[[], None]) -> tuple[int, dict[str, Any]]:
         decision = rollback(settings, SLOT)
         assert decision.moved and decision.champion_after == 1, decision
         reloading()
-        return _reload(live)
+        return _reload(live, admin)
 
     swapped, rolled = Action("swap"), Action("rollback")
-    runs = asyncio.run(_open_loop(live, _bodies(registry.world),
-                                  [(SWAP_AT, swapped, swap), (ROLLBACK_AT, rolled, back)]))
+    with admin:
+        runs = asyncio.run(_open_loop(live, _bodies(registry.world),
+                                      [(SWAP_AT, swapped, swap), (ROLLBACK_AT, rolled, back)]))
 
     failed = [s for s in runs if s.status != 200 or s.error or s.body is None]
     assert not failed, failed[:5]

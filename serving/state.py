@@ -106,10 +106,13 @@ class ServiceState:
         self.intake.catch_up(self.now_ms())  # events accepted before a restart, or by other workers
         runner = Runner.from_settings(self.config.ranking)
         warm_up(self.engines, data, runner, self.now_ms())
-        self.ranker = RankService(lambda alias: self.engines[alias], data, runner, self.metrics, self.page_log,
-                                  deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
-                                  experiments=Experiments(s), explore_pool=s.explore_pool)
+        ranker = RankService(lambda alias: self.engines[alias], data, runner, self.metrics, self.page_log,
+                             deadline_ms=s.deadline_ms, stale_ttl_s=s.stale_ttl_s,
+                             experiments=Experiments(s), explore_pool=s.explore_pool)
+        # Before opening (the ranker makes the state ready): the full collection holds the GIL for a fifth of a
+        # second on the medium world, which the first requests would wait out.
         settle_heap()
+        self.ranker = ranker
         log.info("service ready: data in %.1f s, models %s", data.load_seconds, self.engine.versions)
 
     def reload(self, *, fresh: bool = False) -> tuple[bool, str]:

@@ -6,11 +6,14 @@ the settings the parent exported, so models and stores are loaded after the fork
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from serving.app import create_app
@@ -19,6 +22,8 @@ from serving.config import ServiceConfig
 from serving.drain import drain_on_sigterm
 from serving.state import Promoter, Promotion
 from weitao.settings import Settings, export_for_workers, settings_for_worker
+
+log = logging.getLogger(__name__)
 
 
 def service_config(settings: Settings) -> ServiceConfig:
@@ -59,7 +64,19 @@ def limit_threads() -> None:
 
 
 def worker_app() -> FastAPI:
-    """uvicorn's app factory in each worker process (models load here, after the fork)."""
+    """uvicorn's app factory in each worker process (models load here, after the fork).
+
+    A worker that cannot start exits with uvicorn's start-up failure code, which stops the serving process; any
+    other exit code would have uvicorn start the worker again, failing the same way, forever.
+    """
+    try:
+        return _worker_app()
+    except Exception:
+        log.exception("weitao serve: this worker cannot start")
+        raise SystemExit(STARTUP_FAILURE) from None
+
+
+def _worker_app() -> FastAPI:
     limit_threads()
     settings = settings_for_worker()
     app = create_app(service_config(settings), promoter=registry_promoter(settings))
@@ -90,13 +107,28 @@ def serve(settings: Settings, state_dir: Path) -> None:
     feed.start()
     export_for_workers(settings, state_dir / "serve-settings.json")
     s = settings.serving
-    config = uvicorn.Config("weitao.service:worker_app", factory=True, host=s.host, port=s.port,
-                            workers=worker_count(settings), log_level="warning", timeout_graceful_shutdown=30)
+    try:
+        run_workers(uvicorn.Config("weitao.service:worker_app", factory=True, host=s.host, port=s.port,
+                                   workers=worker_count(settings), log_level="warning", timeout_graceful_shutdown=30))
+    finally:
+        feed.stop()
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """Serve ``config``'s app from ``config.workers`` worker processes until stopped; a worker that fails to
+    start stops them all and this raises :class:`SystemExit` (non-zero) saying so.
+
+    Worker processes even when there is one: the serving process's registry reads (MLflow, lleaves parsing and
+    compiling) hold its GIL for tens of milliseconds at a time, which must not be a worker's.
+    """
     sock = config.bind_socket()
     try:
-        # Worker processes even when there is one: the feed's registry reads (MLflow, lleaves parsing and
-        # compiling) hold this process's GIL for tens of milliseconds at a time, which must not be a worker's.
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
     finally:
         sock.close()
-        feed.stop()
+    # Stopped by a signal, workers exit 0 or by that signal; anything else is a worker that could not start.
+    stopped = {0, None, -signal.SIGTERM, -signal.SIGINT}
+    failed = [p.exitcode for p in supervisor.processes if p.exitcode not in stopped]
+    if failed:
+        raise SystemExit(f"weitao serve: worker processes failed to start (exit codes {failed}); see the log above")

@@ -39,3 +39,20 @@ def test_a_worker_runs_every_numeric_library_on_one_thread() -> None:
     assert seen["after"]["faiss"] == 1 and seen["after"]["pools"] and set(seen["after"]["pools"]) == {1}
     if (os.cpu_count() or 1) > 1:  # the control: without the limit the pools use every core
         assert seen["before"]["faiss"] > 1 and max(seen["before"]["pools"]) > 1
+
+
+def test_a_worker_that_cannot_start_stops_serve_with_an_error() -> None:
+    """One worker or several: a worker whose settings cannot be read makes the serving process exit non-zero,
+    saying so, instead of being started again and again (a stop by SIGTERM exiting 0 is checked with real
+    workers in tests/serving/test_uvicorn.py)."""
+    from tests.services import free_port
+    from weitao.settings import WORKER_SETTINGS_ENV
+
+    env = {k: v for k, v in os.environ.items() if k != WORKER_SETTINGS_ENV}
+    for workers in (1, 2):
+        code = ("import uvicorn\nfrom weitao.service import run_workers\nif __name__ == '__main__':\n"
+                f"    run_workers(uvicorn.Config('weitao.service:worker_app', factory=True, port={free_port()}, "
+                f"workers={workers}, log_level='critical'))\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode != 0 and "worker processes failed to start" in done.stderr, (workers, done.stderr)
+        assert done.stderr.count("this worker cannot start") == workers, done.stderr  # each once: no restarts

@@ -13,6 +13,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
+from serving.asgi import asgi_call
 from serving.champions import ManifestModels, RegistrySource
 from serving.config import ServiceConfig
 from serving.limits import BodyLimit
@@ -73,17 +74,7 @@ async def warm_up_routing(app: FastAPI) -> None:
     /rank answers 30-40 ms, measured in the hot-swap test). A request to a path no route matches walks every
     router; one no-op call starts the thread pool.
     """
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/-warm-up-", "raw_path": b"/-warm-up-", "query_string": b"", "root_path": "", "headers": [],
-             "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: object) -> None:
-        return None
-
-    await app(scope, receive, send)
+    await asgi_call(app, "GET", "/-warm-up-")
     await anyio.to_thread.run_sync(lambda: None)
 
 

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from weitao.bench.rank_path import _call, load_world
+from serving.asgi import asgi_call
+from weitao.bench.rank_path import load_world
 from weitao.commands.bench import app
 
 runner = CliRunner()
@@ -33,11 +34,11 @@ def echo_app() -> FastAPI:
 
 def test_the_asgi_call_goes_through_validation_and_the_handler() -> None:
     api = echo_app()
-    status, body = asyncio.run(_call(api, "/double", b'{"x": 21}'))
+    status, body = asyncio.run(asgi_call(api, "POST", "/double", b'{"x": 21}'))
     assert status == 200 and orjson.loads(body) == {"y": 42}
-    status, _ = asyncio.run(_call(api, "/double", b'{"x": "many"}'))
+    status, _ = asyncio.run(asgi_call(api, "POST", "/double", b'{"x": "many"}'))
     assert status == 422
-    status, _ = asyncio.run(_call(api, "/nowhere", b"{}"))
+    status, _ = asyncio.run(asgi_call(api, "POST", "/nowhere", b"{}"))
     assert status == 404
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -33,6 +33,7 @@ from fastapi import FastAPI
 
 from ranking.request import RankRequest
 from serving.app import create_app
+from serving.asgi import asgi_call
 from serving.ranker import RankService
 from serving.state import ServiceState
 from weitao.bench.world import SLOT, BenchWorld, feature_matrix
@@ -70,34 +71,12 @@ class InProcessService:
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """Status and body of ``POST path`` with a JSON ``body``."""
-        return self.loop.run_until_complete(_call(self.app, path, body))
+        return self.loop.run_until_complete(asgi_call(self.app, "POST", path, body))
 
     def close(self) -> None:
         """Flush the page log and stop the loop."""
         self.state.close()
         self.loop.close()
-
-
-async def _call(app: FastAPI, path: str, body: bytes) -> tuple[int, bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    messages: list[MutableMapping[str, Any]] = [{"type": "http.request", "body": body, "more_body": False}]
-    status, chunks = 0, list[bytes]()
-
-    async def receive() -> MutableMapping[str, Any]:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
 
 
 def _timed(fn: Callable[[], Any], cpu: list[float] | None = None) -> tuple[Any, float]:

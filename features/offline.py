@@ -171,6 +171,12 @@ class RowArrays:
     def __len__(self) -> int:
         return len(self.user)
 
+    def slice(self, start: int, stop: int) -> RowArrays:
+        """Rows ``start`` to ``stop`` (views, no copy)."""
+        return RowArrays(self.user[start:stop], self.ttype[start:stop], self.target[start:stop],
+                         self.account[start:stop], self.category[start:stop], self.request_ms[start:stop],
+                         {name: values[start:stop] for name, values in self.provided.items()})
+
 
 @dataclass(frozen=True)
 class RowQueries:
@@ -179,6 +185,11 @@ class RowQueries:
     rows: RowArrays
     keys: dict[str, np.ndarray]
     hi: np.ndarray
+
+    def slice(self, start: int, stop: int) -> RowQueries:
+        """Rows ``start`` to ``stop`` with their keys and buckets (views, no copy)."""
+        return RowQueries(self.rows.slice(start, stop), {e: k[start:stop] for e, k in self.keys.items()},
+                          self.hi[start:stop])
 
 
 def row_queries(rows: pa.Table | RowArrays, catalog: Catalog, bucket_ms: int) -> RowQueries:
@@ -246,8 +257,28 @@ def answer_entity(fs: FeatureSet, entity: str, keys: np.ndarray, hi: np.ndarray,
     return out
 
 
-def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray) -> np.ndarray:
-    """The feature matrix of the rows of ``q`` from their read counts (both paths end here)."""
+#: Rows :func:`evaluate` assembles at a time. Assembly works on a float64 matrix of every read and feature
+#: (about 1 KB a row): for a whole training frame that is hundreds of MB of fresh memory, whose page faults cost
+#: more than the arithmetic (measured, 200k rows: 0.38 s whole in a fresh process, 0.16 s warm, 0.13 s in
+#: blocks of 2k-16k rows, which reuse one block's memory and stay in cache). A request's rows are one block.
+EVALUATE_ROWS = 8192
+
+
+def evaluate(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray,
+             block_rows: int = EVALUATE_ROWS) -> np.ndarray:
+    """The feature matrix of the rows of ``q`` from their read counts (both paths end here), assembled
+    ``block_rows`` rows at a time (every feature is a function of its own row: the matrix is the same)."""
+    n = len(q.hi)
+    if n <= block_rows:
+        return _evaluate_block(fs, q, catalog, counts)
+    out = np.empty((n, len(fs.columns)), dtype=np.float32)
+    for start in range(0, n, block_rows):
+        stop = min(start + block_rows, n)
+        out[start:stop] = _evaluate_block(fs, q.slice(start, stop), catalog, counts[start:stop])
+    return out
+
+
+def _evaluate_block(fs: FeatureSet, q: RowQueries, catalog: Catalog, counts: np.ndarray) -> np.ndarray:
     valid = {entity: keys >= 0 for entity, keys in q.keys.items()}
     valid["request"] = np.ones(len(q.hi), dtype=bool)
 

@@ -23,6 +23,7 @@ from features.offline import (
     answer_partition,
     build_frame,
     count_events,
+    evaluate,
     follower_table,
     read_span,
     row_queries,
@@ -226,6 +227,31 @@ def test_every_count_matches_a_brute_force_recount(world: Path, name: str, targe
     want = _naive_counts(fs, data, rows)
     np.testing.assert_array_equal(got, want)
     assert (want > 0).mean() > 0.3  # the comparison is not between two matrices of zeros
+
+
+@pytest.mark.parametrize("name", ["follow_feed_v1", "new_arrival_v1"])
+def test_a_frame_assembled_in_blocks_equals_the_whole(world: Path, name: str) -> None:
+    """Blocks of rows (as large frames are assembled) give the matrix of one pass, to the bit, including provided
+    columns, look-ups and key validity (post and product rows mixed): a block given other rows' inputs would not."""
+    data = DataSource.from_dir(world)
+    fs, cat, ev = get_feature_set(name), data.catalog(), data.events()
+    rng = np.random.default_rng(5)
+    parts = []
+    for target_type in (0, 1):
+        pick = rng.choice(np.flatnonzero((ev.ttype == target_type) & (ev.action == 0)), 100)
+        parts.append(cat.candidate_rows(ev.user[pick], ENUMS["target_type"][target_type], ev.target[pick],
+                                        ev.time[pick]))
+    rows = pa.concat_tables(parts).take(rng.permutation(200))
+    rows = rows.append_column("embedding_similarity", pa.array(rng.random(200)))
+    q = row_queries(rows, cat, H)
+    counts = answer_partition(fs, ev, cat, H, q)
+    whole = evaluate(fs, q, cat, counts, block_rows=200)
+    for block in (1, 7, 64):
+        np.testing.assert_array_equal(evaluate(fs, q, cat, counts, block_rows=block), whole)
+    # the rows differ from one another, so a block given the wrong rows' inputs would show
+    assert len(np.unique(whole, axis=0)) > 150
+    assert np.isin("embedding_similarity", fs.columns) and len(np.unique(whole[:, fs.columns.index(
+        "embedding_similarity")])) == 200
 
 
 def test_fan_status_agrees_with_the_graph_index(world: Path) -> None:

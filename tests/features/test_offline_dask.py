@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from features.contract import ENUMS
 from features.definitions import FeatureError
 from features.featuresets import get_feature_set
 from features.offline import DataSource, build_frame, row_queries
-from features.offline_dask import _task, dask_client, user_partition
+from features.offline_dask import _task, compact, dask_client, user_partition
 from features.settings import FeatureSettings
 
 
@@ -148,3 +149,35 @@ def test_a_planted_future_event_or_follow_is_never_seen_on_dask(client: Client) 
     # 24 impressions before 10:00, those of odd users at 09:00 by fans; 6 fans, all odd users (09:00 follows)
     np.testing.assert_array_equal(dask, np.tile([24, 6, 2, 6], (len(users), 1)))
     np.testing.assert_array_equal(dask, build_frame(fs, rows, data, engine="inprocess").values)
+
+
+def test_partition_answers_travel_as_int32_when_they_fit() -> None:
+    counts = np.array([[0, 5], [2**31 - 1, 7]], dtype=np.int64)
+    small = compact(counts)
+    assert small.dtype == np.int32 and np.array_equal(small, counts)
+    for too_large in (2**31, -(2**31) - 1):  # one value out of int32's range keeps the whole answer int64
+        wide = counts.copy()
+        wide[0, 0] = too_large
+        assert compact(wide).dtype == np.int64 and np.array_equal(compact(wide), wide)
+    assert compact(np.zeros((0, 3), np.int64)).shape == (0, 3)
+
+
+def test_the_scratch_files_are_removed_after_the_build(client: Client, data: DataSource,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import features.offline_dask as offline_dask
+
+    made: list[Path] = []
+    original = offline_dask.scratch_directory
+
+    def recorded(nbytes: int):  # type: ignore[no-untyped-def]
+        scratch = original(nbytes)
+        made.append(Path(scratch.name))
+        return scratch
+
+    monkeypatch.setattr(offline_dask, "scratch_directory", recorded)
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 300, 2)
+    build_frame(fs, rows, data, settings=FeatureSettings(engine="dask"), client=client)
+    assert len(made) == 1
+    for thread in [t for t in threading.enumerate() if t.name == "weitao-dask-scratch-cleanup"]:
+        thread.join(timeout=30)
+    assert not made[0].exists()

@@ -129,7 +129,9 @@ def answer_dask(fs: FeatureSet, events: EventArrays, catalog: Catalog, q: RowQue
             # went on took 0.9-3 s instead of 0.35-0.6 (measured, 20M events, 2 workers).
             files = (write_events(Path(scratch) / "events.arrow", events),
                      write_follows(Path(scratch) / "follows.arrow", follows))
-        fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True)
+        # Keys of their own (not hashes of the data): a build that scattered the inputs of the previous one under the
+        # same keys while the scheduler was releasing them lost them ("lost dependencies", seen in CI).
+        fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True, hash=False)
         if local:
             # Not pinned to workers: any worker can read any partition, so the scheduler balances them.
             futures = [client.submit(_task, fs_, files, n, p, bare_, settings.bucket_ms, q_, pure=False)
@@ -167,7 +169,7 @@ def _scattered(client: Client, fs: Future, events: EventArrays, follows: FollowS
     for p in range(n):
         where = [workers[p % len(workers)]] if workers else None
         part = (events.take(np.flatnonzero(epart == p)).narrow(), follows.subset(fpart == p), rpart == p)
-        [data] = client.scatter([part], workers=where)
+        [data] = client.scatter([part], workers=where, hash=False)
         futures.append(client.submit(_scattered_task, fs, data, catalog, bucket_ms, q_, workers=where, pure=False))
     return futures
 

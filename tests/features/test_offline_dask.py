@@ -181,3 +181,27 @@ def test_the_scratch_files_are_removed_after_the_build(client: Client, data: Dat
     for thread in [t for t in threading.enumerate() if t.name == "weitao-dask-scratch-cleanup"]:
         thread.join(timeout=30)
     assert not made[0].exists()
+
+
+def test_back_to_back_builds_of_the_same_rows_scatter_under_keys_of_their_own(
+        client: Client, data: DataSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical inputs hashed to one key: a build that scattered them while the scheduler was releasing the
+    previous build's copy lost them ("lost dependencies", seen in CI). Each build's keys must be its own."""
+    keys: list[set[str]] = []
+    scatter = client.scatter
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        futures = scatter(*args, **kwargs)
+        keys[-1].update(f.key for f in futures)
+        return futures
+
+    monkeypatch.setattr(client, "scatter", recording)
+    fs, rows = get_feature_set("follow_feed_v1"), rows_for(data, 0, 200, 3)
+    settings = FeatureSettings(engine="dask")
+    want = build_frame(fs, rows, data).values
+    for _ in range(3):
+        keys.append(set())
+        got = build_frame(fs, rows, data, settings=settings, client=client).values
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert all(len(k) == 3 for k in keys)
+    assert not (keys[0] & keys[1]) and not (keys[1] & keys[2])

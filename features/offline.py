@@ -32,6 +32,7 @@ from features.event_view import (
     packings_of,
 )
 from features.follows import FollowState
+from features.hugepages import numpy_hugepages
 from features.settings import FeatureSettings
 
 if TYPE_CHECKING:
@@ -327,16 +328,17 @@ def build_frame(feature_set: FeatureSet, rows: pa.Table, data: DataSource, *,
     """
     settings = settings or FeatureSettings()
     engine = engine or settings.engine
-    catalog = data.catalog()
-    q = row_queries(rows, catalog, settings.bucket_ms)
-    events = data.events()
-    if engine == "inprocess":
-        counts = answer_partition(feature_set, events, catalog, settings.bucket_ms, q)
-    elif engine == "dask":
-        from features.offline_dask import answer_dask  # only the Dask engine needs distributed
-
-        counts = answer_dask(feature_set, events, catalog, q, settings, client)
-    else:
+    if engine not in ("inprocess", "dask"):
         raise FeatureError(f"unknown offline engine {engine!r} (inprocess or dask)")
-    values = evaluate(feature_set, q, catalog, counts)
+    with numpy_hugepages(settings.numpy_hugepages):
+        catalog = data.catalog()
+        q = row_queries(rows, catalog, settings.bucket_ms)
+        events = data.events()
+        if engine == "inprocess":
+            counts = answer_partition(feature_set, events, catalog, settings.bucket_ms, q)
+        else:
+            from features.offline_dask import answer_dask  # only the Dask engine needs distributed
+
+            counts = answer_dask(feature_set, events, catalog, q, settings, client)
+        values = evaluate(feature_set, q, catalog, counts)
     return FeatureFrame(values, feature_set.columns, feature_set.name, feature_set.version, feature_set.fingerprint)

@@ -36,6 +36,7 @@ from features.event_files import (
     write_follows,
 )
 from features.follows import FollowState
+from features.hugepages import numpy_hugepages
 from features.offline import RowQueries, answer_partition
 from features.settings import FeatureSettings
 
@@ -82,14 +83,15 @@ def keep_freed_memory() -> bool:
 
 
 def _task(fs: FeatureSet, files: tuple[Path, Path], n: int, p: int, catalog: Catalog, bucket_ms: int,
-          q: RowQueries) -> np.ndarray:
+          q: RowQueries, hugepages: bool = False) -> np.ndarray:
     """Answer one partition on a worker: its events and follows are read from the build's scratch files."""
     if not all(f.exists() for f in files):
         raise FeatureError(f"a Dask worker cannot see the scratch files {files[0].parent} (they were there when the "
                            "build started): the Dask engine needs workers on the client's machine for them")
-    events, follows = read_events(files[0], n, p), read_follows(files[1], n, p)
-    user_rows = user_partition(q.rows.user, n) == p
-    return compact(answer_partition(fs, events, catalog.with_follows(follows), bucket_ms, q, user_rows))
+    with numpy_hugepages(hugepages):
+        events, follows = read_events(files[0], n, p), read_follows(files[1], n, p)
+        user_rows = user_partition(q.rows.user, n) == p
+        return compact(answer_partition(fs, events, catalog.with_follows(follows), bucket_ms, q, user_rows))
 
 
 def compact(counts: np.ndarray) -> np.ndarray:
@@ -134,10 +136,11 @@ def answer_dask(fs: FeatureSet, events: EventArrays, catalog: Catalog, q: RowQue
         fs_, bare_, q_ = client.scatter([fs, bare, q], broadcast=True, hash=False)
         if local:
             # Not pinned to workers: any worker can read any partition, so the scheduler balances them.
-            futures = [client.submit(_task, fs_, files, n, p, bare_, settings.bucket_ms, q_, pure=False)
-                       for p in range(n)]
+            futures = [client.submit(_task, fs_, files, n, p, bare_, settings.bucket_ms, q_, settings.numpy_hugepages,
+                                     pure=False) for p in range(n)]
         else:
-            futures = _scattered(client, fs_, events, follows, n, bare_, settings.bucket_ms, q_, q)
+            futures = _scattered(client, fs_, events, follows, n, bare_, settings.bucket_ms, q_, q,
+                                 settings.numpy_hugepages)
         total = None
         for future in as_completed(futures):
             part = future.result()
@@ -159,7 +162,7 @@ def workers_see(client: Client, folder: Path) -> bool:
 
 
 def _scattered(client: Client, fs: Future, events: EventArrays, follows: FollowState, n: int, catalog: Future,
-               bucket_ms: int, q_: Future, q: RowQueries) -> list[Future]:
+               bucket_ms: int, q_: Future, q: RowQueries, hugepages: bool = False) -> list[Future]:
     """Workers on other machines: each partition cut here and sent to one worker, where its task runs (slower:
     the cutting and sending are serial on the client)."""
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
@@ -170,11 +173,13 @@ def _scattered(client: Client, fs: Future, events: EventArrays, follows: FollowS
         where = [workers[p % len(workers)]] if workers else None
         part = (events.take(np.flatnonzero(epart == p)).narrow(), follows.subset(fpart == p), rpart == p)
         [data] = client.scatter([part], workers=where, hash=False)
-        futures.append(client.submit(_scattered_task, fs, data, catalog, bucket_ms, q_, workers=where, pure=False))
+        futures.append(client.submit(_scattered_task, fs, data, catalog, bucket_ms, q_, hugepages, workers=where,
+                                     pure=False))
     return futures
 
 
 def _scattered_task(fs: FeatureSet, data: tuple[EventArrays, FollowState, np.ndarray], catalog: Catalog,
-                    bucket_ms: int, q: RowQueries) -> np.ndarray:
+                    bucket_ms: int, q: RowQueries, hugepages: bool = False) -> np.ndarray:
     ev, follows, user_rows = data
-    return compact(answer_partition(fs, ev.widen(), catalog.with_follows(follows), bucket_ms, q, user_rows))
+    with numpy_hugepages(hugepages):
+        return compact(answer_partition(fs, ev.widen(), catalog.with_follows(follows), bucket_ms, q, user_rows))

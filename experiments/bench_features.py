@@ -171,10 +171,10 @@ def _dask_builds(fs_name: str, rows: pa.Table, data: DataSource, settings: Featu
     pays for its memory: 14 s against 8-10 s for the next ones, one worker, 20M events), then timed ``repeats``
     times, and stopped before the next starts. The best build counts (as ``timeit`` does: other load only ever
     adds time; every wall time is kept too). Both clusters up and taking turns build by build looked fairer but
-    is not: one-worker builds then took 9.2-9.3 s, against 7.8-8.0 s with their cluster alone (measured back to
-    back, 20M events), which flattered the speed-up. Besides wall seconds: CPU seconds of the client process
-    (the serial part) and of the workers, which show how the work divides when other load makes the wall time
-    noisy.
+    is not: one-worker builds then took 9.2-9.3 s, against 9.6, 7.8 and 8.0 s with their cluster alone (the
+    builds after the first, measured back to back, 20M events), which flattered the speed-up. Besides wall
+    seconds: CPU seconds of the client process (the serial part) and of the workers, which show how the work
+    divides when other load makes the wall time noisy.
     """
     from features.offline_dask import dask_client
 

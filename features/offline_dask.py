@@ -141,18 +141,15 @@ def answer_dask(fs: FeatureSet, events: EventArrays, catalog: Catalog, q: RowQue
         else:
             futures = _scattered(client, fs_, events, follows, n, bare_, settings.bucket_ms, q_, q,
                                  settings.numpy_hugepages)
-        total = None
-        for future in as_completed(futures):
-            part = future.result()
-            if total is None:  # the first answer becomes the sum: no matrix of zeros to fault in and add to
-                total = part.astype(np.int64)
-            else:
-                total += part
+        parts = (future.result() for future in as_completed(futures))
+        total = next(parts).astype(np.int64)  # the first answer becomes the sum: no matrix of zeros to add to
+        for part in parts:
+            total += part
     finally:
         # Freeing a GB of shared memory takes a tenth of a second or more: the frame need not wait for it. Not a
         # daemon thread, so the files are gone before the interpreter exits.
         threading.Thread(target=scratch_dir.cleanup, name="weitao-dask-scratch-cleanup").start()
-    return np.zeros((len(q.hi), len(fs.reads)), dtype=np.int64) if total is None else total
+    return total
 
 
 def workers_see(client: Client, folder: Path) -> bool:

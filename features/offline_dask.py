@@ -47,6 +47,12 @@ __all__ = ["answer_dask", "compact", "dask_client", "user_partition"]
 WORKER_MALLOC = {-1: 2**31 - 1, -4: 0, -8: 1}
 
 
+#: Dask settings of the engine's own LocalCluster: the nanny leaves glibc's trim threshold alone (see
+#: :func:`keep_freed_memory`), and the workers run without Dask's profiler.
+LOCAL_CLUSTER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                        "distributed.worker.profile.enabled": False}
+
+
 @contextmanager
 def dask_client(settings: FeatureSettings) -> Iterator[Client]:
     """A client of ``settings.dask_scheduler``, or of a LocalCluster of worker processes for ``"local"``."""
@@ -56,7 +62,9 @@ def dask_client(settings: FeatureSettings) -> Iterator[Client]:
         # build, and keep freed memory instead (keep_freed_memory, below).
         # dashboard_address=None does not turn the scheduler's HTTP server off (dask/distributed#8136): a free
         # loopback port keeps two clusters from fighting over 8787 and keeps everything off other interfaces.
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+        # Dask's statistical profiler (for the dashboard) samples each worker's task thread every 10 ms; the GIL
+        # handoffs cost most when the workers have every core (see LOCAL_CLUSTER_CONFIG).
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), \
                 LocalCluster(n_workers=settings.dask_workers, threads_per_worker=1, processes=True,
                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
                 Client(cluster) as client:

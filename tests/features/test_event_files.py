@@ -81,3 +81,18 @@ def test_bad_files_and_partitions_are_named(tmp_path: Path) -> None:
     path = write_columns(tmp_path / "x.arrow", {"user": np.arange(3)})
     with pytest.raises(FeatureError, match=r"partition 2 is not in 0\.\.1"):
         read_partition(path, 2, 2)
+    with pytest.raises(FeatureError, match=r"n_partitions must be in 1\.\."):
+        user_partition(np.arange(3), 0)
+    with pytest.raises(FeatureError, match=r"n_partitions must be in 1\.\."):
+        user_partition(np.arange(3), event_files.MAX_PARTITIONS + 1)
+
+
+def test_many_partitions_are_all_used_and_even() -> None:
+    # The range reduction (hash * n >> 24) reaches every partition, the last included, for counts that do not
+    # divide 2**24 too.
+    for n in (5, 1000, event_files.MAX_PARTITIONS):
+        part = user_partition(np.arange(200_000), n)
+        assert part.min() >= 0 and part.max() <= n - 1
+        if n <= 1000:
+            counts = np.bincount(part, minlength=n)
+            assert counts.min() > 0.7 * 200_000 / n and counts.max() < 1.3 * 200_000 / n

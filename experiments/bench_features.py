@@ -164,33 +164,44 @@ def _timed_build(fs: FeatureSet, rows: pa.Table, data: DataSource, settings: Fea
 
 
 def _dask_builds(fs_name: str, rows: pa.Table, data: DataSource, settings: FeatureSettings,
-                 workers: tuple[int, ...], repeats: int) -> dict[str, dict[str, Any]]:
+                 workers: tuple[int, ...], repeats: int, rounds: int = 2) -> dict[str, dict[str, Any]]:
     """Time Dask builds on a LocalCluster of each number of ``workers`` (started as the engine starts them).
 
     One cluster at a time: it is started, warmed with one untimed full build (a fresh worker's first build
     pays for its memory: 14 s against 8-10 s for the next ones, one worker, 20M events), then timed ``repeats``
-    times, and stopped before the next starts. The best build counts (as ``timeit`` does: other load only ever
-    adds time; every wall time is kept too). Both clusters up and taking turns build by build looked fairer but
-    is not: one-worker builds then took 9.2-9.3 s, against 9.6, 7.8 and 8.0 s with their cluster alone (the
-    builds after the first, measured back to back, 20M events), which flattered the speed-up. Besides wall
-    seconds: CPU seconds of the client process (the serial part) and of the workers, which show how the work
-    divides when other load makes the wall time noisy.
+    times, and stopped before the next starts; the clusters take ``rounds`` such turns each (1, 2, 1, 2 ...).
+    The best build of all rounds counts (as ``timeit`` does: other load only ever adds time; every wall time is
+    kept too). Several rounds because the machine's speed drifts over minutes: with one round a slow spell over
+    one cluster's turn swung the speed-up between 1.43 and 1.82 on the same code. Both clusters up and taking
+    turns build by build looked fairer but is not: one-worker builds then took 9.2-9.3 s, against 9.6, 7.8 and
+    8.0 s with their cluster alone (the builds after the first, measured back to back, 20M events), which
+    flattered the speed-up. Besides wall seconds: CPU seconds of the client process (the serial part) and of the
+    workers, which show how the work divides when other load makes the wall time noisy.
     """
-    from features.offline_dask import dask_client
-
     fs = get_feature_set(fs_name)
+    runs: dict[int, list[dict[str, float]]] = {w: [] for w in workers}
+    for _ in range(rounds):
+        for w in workers:
+            runs[w] += _turn(fs, rows, data, settings, w, repeats)
     out = {}
-    for w in workers:
-        local = settings.model_copy(update={"dask_scheduler": "local", "dask_workers": w})
-        with dask_client(local) as client:
-            build_frame(fs, rows, data, settings=local, engine="dask", client=client)  # warm-up, untimed
-            runs = [_timed_build(fs, rows, data, local, client) for _ in range(repeats)]
-        best = min(runs, key=lambda r: r["wall"])
+    for w, done in runs.items():
+        best = min(done, key=lambda r: r["wall"])
         out[str(w)] = {"workers": w, "wall_s": best["wall"], "events_per_s": len(data.table("events")) / best["wall"],
                        "client_cpu_s": best["cpu"], "workers_cpu_s": best["workers_cpu"],
                        "load_average_at_start": best["load_average_at_start"],
-                       "load_average_at_end": best["load_average_at_end"], "wall_s_all": [r["wall"] for r in runs]}
+                       "load_average_at_end": best["load_average_at_end"], "wall_s_all": [r["wall"] for r in done]}
     return out
+
+
+def _turn(fs: FeatureSet, rows: pa.Table, data: DataSource, settings: FeatureSettings, workers: int,
+          repeats: int) -> list[dict[str, float]]:
+    """One cluster's turn: started, warmed with an untimed build, timed ``repeats`` builds, stopped."""
+    from features.offline_dask import dask_client
+
+    local = settings.model_copy(update={"dask_scheduler": "local", "dask_workers": workers})
+    with dask_client(local) as client:
+        build_frame(fs, rows, data, settings=local, engine="dask", client=client)  # warm-up, untimed
+        return [_timed_build(fs, rows, data, local, client) for _ in range(repeats)]
 
 
 def _online(fs_name: str, data: DataSource, settings: FeatureSettings, n_events: int,
@@ -217,14 +228,15 @@ def _online(fs_name: str, data: DataSource, settings: FeatureSettings, n_events:
 
 def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int = 0, workers: tuple[int, ...] = (1, 2),
                    online_events: int = 2_000_000, feature_set: str = "follow_feed_v1", dask_repeats: int = 3,
-                   settings: FeatureSettings | None = None,
+                   dask_rounds: int = 2, settings: FeatureSettings | None = None,
                    on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure the offline build (in-process and Dask) and the online update on a synthetic world.
 
     Returns ``{"meta", "offline", "dask", "online"}``; rates are events per second of wall time, and for the
     in-process paths also per CPU second of this process (less sensitive to other load on the machine). The
     in-process figure is the best of ``dask_repeats`` builds (the first, in a fresh process, is reported beside it);
-    each Dask figure is the best of ``dask_repeats`` builds of its own warmed cluster, one cluster at a time.
+    each Dask figure is the best of ``dask_rounds`` × ``dask_repeats`` builds of its own warmed cluster, one
+    cluster at a time, the clusters taking turns ``dask_rounds`` times.
     """
     settings = settings or FeatureSettings()
     step = on_step or (lambda _: None)
@@ -254,8 +266,9 @@ def bench_features(*, events: int = 20_000_000, rows: int = 200_000, seed: int =
                     "events_per_cpu_s": events / best["cpu"], "first_wall_s": builds[0]["wall"],
                     "first_events_per_s": events / builds[0]["wall"], "wall_s_all": [b["wall"] for b in builds]},
     }
-    step(f"offline build, Dask with {' then '.join(map(str, workers))} worker(s), {dask_repeats} builds each")
-    result["dask"] = _dask_builds(feature_set, request, data, settings, workers, dask_repeats)
+    step(f"offline build, Dask with {' then '.join(map(str, workers))} worker(s), {dask_rounds} turn(s) of "
+         f"{dask_repeats} builds each")
+    result["dask"] = _dask_builds(feature_set, request, data, settings, workers, dask_repeats, dask_rounds)
     if len(workers) > 1:
         base, top = result["dask"][str(workers[0])], result["dask"][str(workers[-1])]
         result["dask"]["speedup"] = base["wall_s"] / top["wall_s"]

